@@ -1,0 +1,39 @@
+import type { ClassificationResult } from '../core/types.js';
+
+/** One line of `--json` output for a classified image. */
+export function jsonLine(image: string, r: ClassificationResult): string {
+  return JSON.stringify({ image, model: r.model, labels: r.labels, timingsMs: r.timingsMs });
+}
+
+/** One line of `--json` output for an image that failed. */
+export function jsonErrorLine(image: string, error: { code: string; message: string }): string {
+  return JSON.stringify({ image, error });
+}
+
+/** A readable block for one image: rank, class id, score bar and name. */
+export function humanBlock(image: string, r: ClassificationResult): string {
+  const lines = [`${image}  (${r.model}, ${r.timingsMs.total.toFixed(0)} ms)`];
+  const idWidth = Math.max(...r.labels.map((l) => l.id.length), 2);
+  for (const l of r.labels) {
+    const pct = `${(l.score * 100).toFixed(2)}%`.padStart(7);
+    const bar = '█'.repeat(Math.round(l.score * 20)).padEnd(20, '·');
+    lines.push(`  ${String(l.rank).padStart(2)}  ${l.id.padEnd(idWidth)}  ${pct}  ${bar}  ${l.name}`);
+  }
+  return lines.join('\n');
+}
+
+/** A readable line for an image that failed. */
+export function humanError(image: string, error: { code: string; message: string }): string {
+  return `${image}  ERROR ${error.code}: ${error.message}`;
+}
+
+/** Renders rows as an aligned plain-text table (first row is the header). */
+export function table(rows: readonly (readonly string[])[]): string {
+  const widths = rows[0]!.map((_, c) => Math.max(...rows.map((r) => (r[c] ?? '').length)));
+  return rows
+    .map((r, i) => {
+      const line = r.map((cell, c) => cell.padEnd(widths[c]!)).join('  ').trimEnd();
+      return i === 0 ? `${line}\n${widths.map((w) => '-'.repeat(w)).join('  ')}` : line;
+    })
+    .join('\n');
+}

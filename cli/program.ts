@@ -1,0 +1,222 @@
+/**
+ * `resnet` — the command-line adapter over the classification core: list, fetch and build
+ * models, classify images, validate accuracy, and run batch jobs.
+ */
+import { Command, InvalidArgumentError as CommanderArgError, Option } from 'commander';
+
+import { Classifier, type ClassifierOptions } from '../core/classifier.js';
+import { describeError, ResnetError } from '../core/errors.js';
+import { cachedModelPaths, defaultCacheDir, fetchModel } from '../core/fetch.js';
+import { writeResNet, type ResNetBuildOptions } from '../core/model-builder/index.js';
+import { ZOO_MODELS } from '../core/registry.js';
+import { humanBlock, humanError, jsonErrorLine, jsonLine, table } from './format.js';
+import { expandInputs, readImages } from './inputs.js';
+import { createProgress } from './progress.js';
+import { validateFolder } from './validate.js';
+
+function positiveInt(v: string): number {
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 1) throw new CommanderArgError('must be a whole number >= 1');
+  return n;
+}
+
+interface ModelFlags {
+  model: string;
+  labels?: string;
+  threads?: number;
+  download?: boolean;
+}
+
+function modelOptions(cmd: Command): Command {
+  return cmd
+    .option('-m, --model <id|path>', 'zoo model id (see `resnet models`) or path to an .onnx file', process.env.MODEL_ID ?? 'resnet50-v2')
+    .option('-l, --labels <file>', 'labels file for a user model: one class per line, "<id> <name>"')
+    .option('--threads <n>', 'onnxruntime intra-op threads (default: all cores)', positiveInt)
+    .option('--no-download', 'never download a zoo model that is not cached');
+}
+
+async function loadClassifier(flags: ModelFlags): Promise<Classifier> {
+  const progress = createProgress(`fetch ${flags.model}`, 'bytes');
+  const opts: ClassifierOptions = {
+    model: flags.model,
+    download: flags.download !== false,
+    onProgress: (d, t) => progress.update(d, t),
+    ...(flags.labels ? { labels: flags.labels } : {}),
+    ...(flags.threads ? { threads: flags.threads } : {}),
+  };
+  try {
+    return await Classifier.load(opts);
+  } finally {
+    progress.stop();
+  }
+}
+
+/** Builds the commander program; exported so tests can run commands in-process. */
+export function buildProgram(): Command {
+  const program = new Command('resnet')
+    .description('Classify images with the ONNX Model Zoo ResNets (or your own ResNet-style ONNX classifier).')
+    .showHelpAfterError();
+
+  program
+    .command('models')
+    .description('list the zoo models, their published accuracy and whether they are cached')
+    .option('--json', 'one JSON object per line')
+    .action((flags: { json?: boolean }) => {
+      const cache = defaultCacheDir();
+      if (flags.json) {
+        for (const m of ZOO_MODELS) console.log(JSON.stringify({ ...m, cached: cachedModelPaths(m.id, cache) !== null }));
+        return;
+      }
+      const rows = [['id', 'depth', 'ver', 'size', 'top-1', 'top-5', 'batch', 'opset', 'cached']];
+      for (const m of ZOO_MODELS) {
+        rows.push([
+          m.id,
+          String(m.depth),
+          `v${m.version}`,
+          `${(m.bytes / 1e6).toFixed(1)} MB`,
+          `${m.top1.toFixed(2)}%`,
+          `${m.top5.toFixed(2)}%`,
+          m.batch,
+          String(m.opset),
+          cachedModelPaths(m.id, cache) ? 'yes' : 'no',
+        ]);
+      }
+      console.log(table(rows));
+      console.log(`\ncache: ${cache} (set RESNET_CACHE_DIR to move it)`);
+    });
+
+  program
+    .command('fetch')
+    .description('download zoo models and the ImageNet labels into the cache, verifying checksums')
+    .argument('<ids...>', 'model ids, see `resnet models`')
+    .action(async (ids: string[]) => {
+      for (const id of ids) {
+        const progress = createProgress(id, 'bytes');
+        try {
+          const paths = await fetchModel(id, { onProgress: (d, t) => progress.update(d, t) });
+          progress.stop();
+          console.log(`${id}: ${paths.modelPath}\n${' '.repeat(id.length)}  ${paths.labelsPath}`);
+        } finally {
+          progress.stop();
+        }
+      }
+    });
+
+  program
+    .command('build-model')
+    .description('write a ResNet v1/v2 ONNX graph with seeded (untrained) weights, zoo conventions')
+    .addOption(new Option('--arch <arch>', 'architecture').choices(['resnet18', 'resnet34', 'resnet50', 'resnet101', 'resnet152']).makeOptionMandatory())
+    .addOption(new Option('--version <v>', 'ResNet version: 1 (post-activation) or 2 (pre-activation)').choices(['1', '2']).default('2'))
+    .requiredOption('--out <file>', 'output .onnx path')
+    .option('--seed <n>', 'weight seed', (v) => Number.parseInt(v, 10), 0)
+    .addOption(new Option('--batch <b>', 'batch dimension: fixed 1 or dynamic').choices(['1', 'dynamic']).default('dynamic'))
+    .option('--classes <n>', 'output classes', positiveInt, 1000)
+    .action(async (flags: { arch: string; version: string; out: string; seed: number; batch: string; classes: number }) => {
+      const opts: ResNetBuildOptions = {
+        depth: Number(flags.arch.replace('resnet', '')) as ResNetBuildOptions['depth'],
+        version: Number(flags.version) as 1 | 2,
+        seed: flags.seed,
+        batch: flags.batch === '1' ? 1 : 'dynamic',
+        classes: flags.classes,
+      };
+      const r = await writeResNet(opts, flags.out);
+      console.log(`${r.path}: ${flags.arch} v${opts.version}, ${(r.parameters / 1e6).toFixed(2)} M parameters, ${(r.bytes / 1e6).toFixed(1)} MB, batch ${flags.batch}`);
+    });
+
+  modelOptions(
+    program
+      .command('classify')
+      .description('classify images (files, folders, globs); top-k labels per image')
+      .argument('<inputs...>', 'image files, folders (recursive) or quoted globs'),
+  )
+    .option('-k, --top <k>', 'labels per image', positiveInt, 5)
+    .option('--ten-crop', 'ten-crop test-time augmentation (slower, +1-2% top-1)')
+    .option('--json', 'one JSON object per line per image')
+    .option('--batch-size <n>', 'images per inference call (dynamic-batch models)', positiveInt, 8)
+    .action(async (inputs: string[], flags: ModelFlags & { top: number; tenCrop?: boolean; json?: boolean; batchSize: number }) => {
+      const files = await expandInputs(inputs);
+      if (files.length === 0) throw new ResnetError('FILE_NOT_FOUND', `No images matched ${inputs.join(' ')}.`);
+      const classifier = await loadClassifier(flags);
+      let failed = 0;
+      try {
+        for (let i = 0; i < files.length; i += flags.batchSize) {
+          const chunk = files.slice(i, i + flags.batchSize);
+          const read = await readImages(chunk);
+          const readable = read.filter((r): r is Uint8Array => r instanceof Uint8Array);
+          const results = await classifier.classifyMany(readable, { top: flags.top, ...(flags.tenCrop ? { tenCrop: true } : {}) });
+          let k = 0;
+          read.forEach((r, j) => {
+            const res = r instanceof Uint8Array ? results[k++]! : r;
+            const image = chunk[j]!;
+            if (res instanceof ResnetError) {
+              failed++;
+              console.log(flags.json ? jsonErrorLine(image, res.toJSON()) : humanError(image, res.toJSON()));
+            } else {
+              console.log(flags.json ? jsonLine(image, res) : humanBlock(image, res));
+            }
+          });
+        }
+      } finally {
+        await classifier.dispose();
+      }
+      if (failed > 0) {
+        if (!flags.json) console.error(`${failed} of ${files.length} images failed.`);
+        process.exitCode = 1;
+      }
+    });
+
+  modelOptions(
+    program
+      .command('validate')
+      .description('top-1/top-5 accuracy over a labelled folder (ImageNet layout: one sub-folder per WordNet id)')
+      .argument('<dir>', 'validation folder'),
+  )
+    .option('--ten-crop', 'ten-crop test-time augmentation')
+    .option('--limit <n>', 'only the first n images', positiveInt)
+    .option('--json', 'print the report as JSON')
+    .action(async (dir: string, flags: ModelFlags & { tenCrop?: boolean; limit?: number; json?: boolean }) => {
+      const classifier = await loadClassifier(flags);
+      try {
+        const report = await validateFolder(classifier, dir, {
+          progress: createProgress('validate', 'items'),
+          ...(flags.tenCrop ? { tenCrop: true } : {}),
+          ...(flags.limit ? { limit: flags.limit } : {}),
+        });
+        if (flags.json) {
+          console.log(JSON.stringify({ model: classifier.modelId, ...report }));
+          return;
+        }
+        const published = ZOO_MODELS.find((m) => m.id === classifier.modelId);
+        const rows = [['model', 'images', 'top-1', 'top-5', 'published top-1', 'published top-5', 'img/s']];
+        rows.push([
+          classifier.modelId + (flags.tenCrop ? ' (ten-crop)' : ''),
+          String(report.images),
+          `${(report.top1 * 100).toFixed(2)}%`,
+          `${(report.top5 * 100).toFixed(2)}%`,
+          published ? `${published.top1.toFixed(2)}%` : '-',
+          published ? `${published.top5.toFixed(2)}%` : '-',
+          (report.images / report.seconds).toFixed(1),
+        ]);
+        console.log(table(rows));
+        const failures = Object.entries(report.failures);
+        if (failures.length) console.log(`failed: ${failures.map(([c, n]) => `${c} ${n}`).join(', ')}`);
+        if (report.unknownClasses.length) console.log(`skipped folders that are not class ids: ${report.unknownClasses.join(', ')}`);
+      } finally {
+        await classifier.dispose();
+      }
+    });
+
+  return program;
+}
+
+/** Runs the CLI; typed errors print their code and message and exit 2 (usage/set-up problems). */
+export async function main(argv: string[]): Promise<void> {
+  try {
+    await buildProgram().parseAsync(argv);
+  } catch (err) {
+    const e = describeError(err);
+    console.error(`resnet: ${e.code}: ${e.message}`);
+    process.exitCode = 2;
+    if (!(err instanceof ResnetError) && process.env.RESNET_DEBUG) console.error(err);
+  }
+}

@@ -1,0 +1,109 @@
+import { execFile } from 'node:child_process';
+import { copyFile, mkdir, mkdtemp, stat, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { promisify } from 'node:util';
+
+import { testModelPath } from '../helpers/models.js';
+import { REPO_ROOT, SHARED_IMAGES, SYNSET_PATH } from '../helpers/paths.js';
+
+const exec = promisify(execFile);
+
+/** Runs the CLI from its TypeScript sources; resolves with stdout, stderr and the exit code. */
+async function resnet(args: string[], env: NodeJS.ProcessEnv = {}): Promise<{ stdout: string; stderr: string; code: number }> {
+  try {
+    const { stdout, stderr } = await exec(process.execPath, ['--import', 'tsx', path.join(REPO_ROOT, 'cli/resnet.ts'), ...args], {
+      cwd: REPO_ROOT,
+      env: { ...process.env, ...env },
+      maxBuffer: 32 * 1024 * 1024,
+    });
+    return { stdout, stderr, code: 0 };
+  } catch (e) {
+    const err = e as { stdout: string; stderr: string; code: number };
+    return { stdout: err.stdout, stderr: err.stderr, code: err.code };
+  }
+}
+
+interface JsonLine {
+  image: string;
+  model?: string;
+  labels?: Array<{ rank: number; index: number; id: string; name: string; score: number }>;
+  timingsMs?: Record<string, number>;
+  error?: { code: string; message: string };
+}
+
+describe('resnet CLI', () => {
+  let model: string;
+  let tmp: string;
+
+  beforeAll(async () => {
+    model = await testModelPath({ depth: 18, version: 1, batch: 1, classes: 1000, seed: 3 });
+    tmp = await mkdtemp(path.join(os.tmpdir(), 'resnet-cli-'));
+  });
+
+  it('classify --json prints one object per image, errors on their own line, and exits non-zero', async () => {
+    const empty = path.join(tmp, 'empty.jpg');
+    await writeFile(empty, '');
+    const cat = path.join(SHARED_IMAGES, 'cat.jpg');
+    const { stdout, code } = await resnet(['classify', cat, empty, path.join(tmp, 'missing.png'), '--model', model, '--labels', SYNSET_PATH, '--top', '3', '--json']);
+    const lines = stdout.trim().split('\n').map((l) => JSON.parse(l) as JsonLine);
+    expect(lines.map((l) => l.image)).toEqual([cat, empty, path.join(tmp, 'missing.png')]);
+    expect(lines[0]!.labels).toHaveLength(3);
+    expect(lines[0]!.labels![0]).toEqual(expect.objectContaining({ rank: 1, id: expect.stringMatching(/^n\d{8}$/) }));
+    expect(Object.keys(lines[0]!.timingsMs!).sort()).toEqual(['decode', 'inference', 'postprocess', 'preprocess', 'total']);
+    expect(lines[1]!.error!.code).toBe('EMPTY_INPUT');
+    expect(lines[2]!.error!.code).toBe('FILE_NOT_FOUND');
+    expect(code).toBe(1);
+  });
+
+  it('classify prints a readable table and exits 0 when every image succeeds', async () => {
+    const { stdout, code } = await resnet(['classify', path.join(SHARED_IMAGES, 'rocket.jpg'), '--model', model, '--labels', SYNSET_PATH]);
+    expect(code).toBe(0);
+    expect(stdout).toMatch(/rocket\.jpg {2}\(resnet18-v1-b1/);
+    expect(stdout.split('\n').filter((l) => /^\s+\d\s+n\d{8}\s+\d+\.\d\d%/.test(l))).toHaveLength(5);
+  });
+
+  it('validate computes top-1/top-5 over an ImageNet-layout folder', async () => {
+    // Put each photo under the class the model predicts, and one under a class it does not:
+    // an untrained model still has a known answer, so the accuracy is exact.
+    const names = ['cat.jpg', 'rocket.jpg', 'coffee.png', 'chelsea.png'];
+    const { stdout } = await resnet(['classify', ...names.map((n) => path.join(SHARED_IMAGES, n)), '--model', model, '--labels', SYNSET_PATH, '--top', '5', '--json']);
+    const preds = stdout.trim().split('\n').map((l) => JSON.parse(l) as JsonLine);
+    const valDir = path.join(tmp, 'val');
+    for (const [i, p] of preds.entries()) {
+      const predicted = p.labels![0]!.id;
+      // The last image goes to a class outside its top 5: a miss for both metrics.
+      const folder = i === names.length - 1 ? (preds[0]!.labels!.every((l) => l.id !== 'n15075141') ? 'n15075141' : 'n01440764') : predicted;
+      await mkdir(path.join(valDir, folder), { recursive: true });
+      await copyFile(path.join(SHARED_IMAGES, names[i]!), path.join(valDir, folder, `${i}-${names[i]}`));
+    }
+    const r = await resnet(['validate', valDir, '--model', model, '--labels', SYNSET_PATH, '--json']);
+    expect(r.code).toBe(0);
+    const report = JSON.parse(r.stdout) as { images: number; top1: number; top5: number };
+    expect(report.images).toBe(4);
+    expect(report.top1).toBeCloseTo(0.75, 6);
+  });
+
+  it('models lists the twelve zoo ids', async () => {
+    const { stdout, code } = await resnet(['models', '--json'], { RESNET_CACHE_DIR: tmp });
+    expect(code).toBe(0);
+    const ids = stdout.trim().split('\n').map((l) => (JSON.parse(l) as { id: string }).id);
+    expect(ids).toHaveLength(12);
+    expect(ids).toEqual(expect.arrayContaining(['resnet18-v1', 'resnet152-v2', 'resnet50-v1-12', 'resnet50-v1-12-int8']));
+  });
+
+  it('build-model writes a loadable model with the requested classes', async () => {
+    const out = path.join(tmp, 'tiny.onnx');
+    const { stdout, code } = await resnet(['build-model', '--arch', 'resnet18', '--version', '1', '--classes', '10', '--out', out]);
+    expect(code).toBe(0);
+    expect(stdout).toContain('11.18 M parameters');
+    expect((await stat(out)).size).toBeGreaterThan(40e6);
+  });
+
+  it('a zoo model missing from the cache fails with exit 2 and the fetch hint', async () => {
+    const { stderr, code } = await resnet(['classify', path.join(SHARED_IMAGES, 'cat.jpg'), '--model', 'resnet18-v2', '--no-download'], { RESNET_CACHE_DIR: tmp });
+    expect(code).toBe(2);
+    expect(stderr).toContain('MODEL_NOT_CACHED');
+    expect(stderr).toContain('resnet fetch resnet18-v2');
+  });
+});
