@@ -1,0 +1,153 @@
+/**
+ * The one place that talks to onnxruntime: loads an image classifier, reads its input/output contract
+ * from the file, and runs CHW tensors through it in batches the model accepts.
+ */
+import { stat } from 'node:fs/promises';
+import os from 'node:os';
+
+import * as ort from 'onnxruntime-node';
+
+import { FileNotFoundError, InvalidArgumentError, InvalidModelError } from './errors.js';
+
+/** How the session is created. */
+export interface SessionOptions {
+  /** Intra-op threads for one inference. @default all cores (`os.availableParallelism()`) */
+  threads?: number;
+  /** onnxruntime execution providers in preference order, e.g. `['cuda', 'cpu']`. @default ['cpu'] */
+  executionProviders?: string[];
+  /**
+   * Largest batch sent in one `session.run` when the model's batch dimension is dynamic; bounds memory
+   * (a ResNet-50 batch of 32 needs about 1.5 GB of activations). @default 32
+   */
+  maxDynamicBatch?: number;
+}
+
+const DEFAULT_MAX_DYNAMIC_BATCH = 32;
+
+type TensorMetadata = Extract<ort.InferenceSession.ValueMetadata, { isTensor: true }>;
+
+function tensorMetadata(meta: readonly ort.InferenceSession.ValueMetadata[], kind: string): TensorMetadata {
+  if (meta.length !== 1) throw new InvalidModelError(`it has ${meta.length} ${kind}s, an image classifier has exactly one`);
+  const m = meta[0];
+  if (!m.isTensor) throw new InvalidModelError(`its ${kind} "${m.name}" is not a tensor`);
+  if (m.type !== 'float32') throw new InvalidModelError(`its ${kind} "${m.name}" is ${m.type}, expected float32`);
+  return m;
+}
+
+/** A fixed dimension's size, or null for a symbolic/unknown one (onnxruntime reports those as strings or -1). */
+function fixedDim(d: number | string | undefined): number | null {
+  return typeof d === 'number' && d > 0 ? d : null;
+}
+
+/** A loaded classifier taking float32 [N,3,S,S] and returning logits [N,classes]. One instance, reused for every call. */
+export class ModelSession {
+  private released = false;
+
+  private constructor(
+    private readonly session: ort.InferenceSession,
+    /** Name of the model's image input (the zoo's is `data`). */
+    readonly inputName: string,
+    /** Name of the model's logits output. */
+    readonly outputName: string,
+    /** Side S of the square input, in pixels (224 for the zoo's ResNets). */
+    readonly inputSize: number,
+    /** Length of each logits vector. */
+    readonly numClasses: number,
+    /** Batch size fixed in the file (1 for the zoo's opset-7 files), or null when the batch dimension is dynamic. */
+    readonly maxBatch: number | null,
+    private readonly chunkSize: number,
+  ) {}
+
+  /**
+   * Loads `modelPath` and checks it is an image classifier: one float32 input [N,3,S,S] and one float32
+   * output [N,classes].
+   * @throws FileNotFoundError when the file cannot be read; InvalidModelError when it is not ONNX or not
+   *   shaped like a classifier; InvalidArgumentError for invalid options.
+   */
+  static async create(modelPath: string, opts: SessionOptions = {}): Promise<ModelSession> {
+    const threads = opts.threads ?? os.availableParallelism();
+    if (!Number.isInteger(threads) || threads < 1) throw new InvalidArgumentError(`threads must be a positive integer; got ${String(opts.threads)}.`);
+    const maxDynamicBatch = opts.maxDynamicBatch ?? DEFAULT_MAX_DYNAMIC_BATCH;
+    if (!Number.isInteger(maxDynamicBatch) || maxDynamicBatch < 1) throw new InvalidArgumentError(`maxDynamicBatch must be a positive integer; got ${String(opts.maxDynamicBatch)}.`);
+
+    try {
+      const info = await stat(modelPath);
+      if (!info.isFile()) throw new Error('not a regular file');
+    } catch (err) {
+      throw new FileNotFoundError(modelPath, err);
+    }
+
+    let session: ort.InferenceSession;
+    try {
+      session = await ort.InferenceSession.create(modelPath, {
+        executionProviders: opts.executionProviders ?? ['cpu'],
+        intraOpNumThreads: threads,
+        // Requests are parallelised across images by callers; one graph runs its ops in order.
+        interOpNumThreads: 1,
+        executionMode: 'sequential',
+        graphOptimizationLevel: 'all',
+      });
+    } catch (err) {
+      const reason = err instanceof Error ? err.message : String(err);
+      throw new InvalidModelError(`onnxruntime could not load ${modelPath} (${reason}); check it is an ONNX file and not truncated`, err);
+    }
+
+    try {
+      const input = tensorMetadata(session.inputMetadata, 'input');
+      const output = tensorMetadata(session.outputMetadata, 'output');
+      const [n, c, h, w] = input.shape;
+      if (input.shape.length !== 4 || fixedDim(c) !== 3 || fixedDim(h) === null || fixedDim(h) !== fixedDim(w)) {
+        throw new InvalidModelError(`its input "${input.name}" has shape [${input.shape.join(',')}], expected [N,3,S,S] (an RGB image, channels first)`);
+      }
+      if (output.shape.length !== 2 || fixedDim(output.shape[1]) === null) {
+        throw new InvalidModelError(`its output "${output.name}" has shape [${output.shape.join(',')}], expected [N,classes]`);
+      }
+      const batch = fixedDim(n);
+      return new ModelSession(session, input.name, output.name, fixedDim(h) ?? 0, fixedDim(output.shape[1]) ?? 0, batch, batch ?? maxDynamicBatch);
+    } catch (err) {
+      await session.release();
+      throw err;
+    }
+  }
+
+  /**
+   * Runs CHW tensors (each `3*inputSize*inputSize` floats, normalised) in chunks of at most
+   * {@link maxBatch} (or the dynamic-batch cap). A fixed batch larger than 1 is padded with zeros.
+   * @returns one logits vector (a copy, `numClasses` floats) per input, in input order.
+   * @throws InvalidArgumentError when a tensor has the wrong length or the session was disposed.
+   */
+  async run(inputs: Float32Array[]): Promise<Float32Array[]> {
+    if (this.released) throw new InvalidArgumentError('The model session was disposed; load the model again.');
+    const size = 3 * this.inputSize * this.inputSize;
+    inputs.forEach((t, i) => {
+      if (t.length !== size) throw new InvalidArgumentError(`Input ${i} has ${t.length} floats; the model expects 3x${this.inputSize}x${this.inputSize} = ${size} (CHW).`);
+    });
+
+    const results: Float32Array[] = [];
+    for (let start = 0; start < inputs.length; start += this.chunkSize) {
+      const chunk = inputs.slice(start, start + this.chunkSize);
+      const n = this.maxBatch ?? chunk.length;
+      // A single image is fed without copying; batches are packed into one NCHW buffer.
+      let data = chunk[0];
+      if (n > 1) {
+        data = new Float32Array(n * size);
+        chunk.forEach((t, i) => data.set(t, i * size));
+      }
+      const feeds = { [this.inputName]: new ort.Tensor('float32', data, [n, 3, this.inputSize, this.inputSize]) };
+      const out = (await this.session.run(feeds, [this.outputName]))[this.outputName];
+      if (!(out.data instanceof Float32Array) || out.data.length !== n * this.numClasses) {
+        throw new InvalidModelError(`its output "${this.outputName}" returned ${out.dims.join('x')} ${out.type}, expected ${n}x${this.numClasses} float32`);
+      }
+      for (let i = 0; i < chunk.length; i++) results.push(out.data.slice(i * this.numClasses, (i + 1) * this.numClasses));
+      out.dispose();
+    }
+    return results;
+  }
+
+  /** Releases the native session; later `run` calls throw. Safe to call twice. */
+  async dispose(): Promise<void> {
+    if (this.released) return;
+    this.released = true;
+    await this.session.release();
+  }
+}
