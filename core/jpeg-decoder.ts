@@ -1,0 +1,747 @@
+/**
+ * A JPEG decoder written for this project (no third-party source) whose point is speed on large
+ * photos: it decodes at 1/1, 1/2, 1/4 or 1/8 scale in the DCT domain, the way libjpeg's
+ * `scale_num/scale_denom` does. At 1/8 only the DC coefficient of each block is used, so a 12 MP
+ * photo costs one Huffman pass and no IDCT; in a progressive file the AC scans are skipped outright.
+ *
+ * Supported: baseline and extended (SOF0/SOF1) and progressive (SOF2) Huffman-coded 8-bit files
+ * with 1, 3 (YCbCr or RGB) or 4 (CMYK/YCCK) components, any sampling factors, restart markers.
+ * Everything else (arithmetic coding, lossless, 12-bit, hierarchical, DNL) makes
+ * {@link decodeJpeg} return `null` so the caller can fall back to another decoder.
+ * Corrupt or truncated data throws {@link JpegDataError}.
+ */
+
+/** Bad JPEG data (as opposed to an unsupported feature, which returns null). */
+export class JpegDataError extends Error {}
+
+/** Output of {@link decodeJpeg}: RGB interleaved, stored orientation (EXIF not applied). */
+export interface JpegPixels {
+  width: number;
+  height: number;
+  data: Uint8Array;
+  /** Denominator actually used: the image is ceil(original / scale) on each side. */
+  scale: 1 | 2 | 4 | 8;
+}
+
+// Zigzag index -> natural (row-major) index.
+const NATURAL = new Uint8Array([
+  0, 1, 8, 16, 9, 2, 3, 10, 17, 24, 32, 25, 18, 11, 4, 5, 12, 19, 26, 33, 40, 48, 41, 34, 27, 20, 13, 6, 7, 14, 21,
+  28, 35, 42, 49, 56, 57, 50, 43, 36, 29, 22, 15, 23, 30, 37, 44, 51, 58, 59, 52, 45, 38, 31, 39, 46, 53, 60, 61,
+  54, 47, 55, 62, 63,
+]);
+
+const LOOKUP_BITS = 9;
+
+/** Huffman table: a 9-bit lookup for short codes plus canonical-code arrays for longer ones. */
+interface HuffTable {
+  /** (length << 8) | symbol, 0 when the code is longer than LOOKUP_BITS. */
+  lookup: Uint16Array;
+  maxcode: Int32Array; // per length 1..16, -1 when none
+  valptr: Int32Array;
+  mincode: Int32Array;
+  values: Uint8Array;
+}
+
+function buildHuffTable(counts: Uint8Array, values: Uint8Array): HuffTable {
+  const lookup = new Uint16Array(1 << LOOKUP_BITS);
+  const maxcode = new Int32Array(18).fill(-1);
+  const valptr = new Int32Array(17);
+  const mincode = new Int32Array(17);
+  let code = 0;
+  let k = 0;
+  for (let len = 1; len <= 16; len++) {
+    const n = counts[len - 1];
+    valptr[len] = k;
+    mincode[len] = code;
+    for (let i = 0; i < n; i++) {
+      if (len <= LOOKUP_BITS) {
+        const shift = LOOKUP_BITS - len;
+        const base = code << shift;
+        for (let j = 0; j < 1 << shift; j++) lookup[base + j] = (len << 8) | values[k];
+      }
+      code++;
+      k++;
+    }
+    if (n > 0) maxcode[len] = code - 1;
+    if (code > 1 << len) throw new JpegDataError('bad Huffman table');
+    code <<= 1;
+  }
+  return { lookup, maxcode, valptr, mincode, values };
+}
+
+interface Component {
+  id: number;
+  h: number;
+  v: number;
+  tq: number;
+  /** Blocks per line/column in the MCU-padded grid (storage). */
+  bpl: number;
+  bpc: number;
+  /** Blocks actually covering the component (non-interleaved scans visit only these). */
+  bplReal: number;
+  bpcReal: number;
+  /** Progressive: coefficients, `stride` per block (64, or 1 when only DC is needed). */
+  coefs: Int16Array | null;
+  /** Output plane at the reduced scale: width bpl*k, height bpc*k. */
+  plane: Uint8Array;
+  pred: number;
+  dcTable: HuffTable | null;
+  acTable: HuffTable | null;
+}
+
+/** Precomputed 1-D scaled IDCT basis: T[x*k + u] = C(u)/2 * cos((2x+1)uπ/2k). */
+const IDCT_TABLES = new Map<number, Float64Array>();
+function idctTable(k: number): Float64Array {
+  let t = IDCT_TABLES.get(k);
+  if (!t) {
+    t = new Float64Array(k * k);
+    for (let x = 0; x < k; x++) {
+      for (let u = 0; u < k; u++) {
+        const c = u === 0 ? Math.SQRT1_2 : 1;
+        t[x * k + u] = (c / 2) * Math.cos(((2 * x + 1) * u * Math.PI) / (2 * k));
+      }
+    }
+    IDCT_TABLES.set(k, t);
+  }
+  return t;
+}
+
+/** The decoder state for one file. */
+class Decoder {
+  private pos = 0;
+  private bitBuf = 0;
+  private bitCnt = 0;
+  private markerHit = false;
+  /** Bytes of zero padding fed after the real end of the buffer. */
+  private eofBytes = 0;
+  private eobrun = 0;
+  private readonly qt: (Int32Array | undefined)[] = [];
+  private readonly dcTables: (HuffTable | undefined)[] = [];
+  private readonly acTables: (HuffTable | undefined)[] = [];
+  private restartInterval = 0;
+  private comps: Component[] = [];
+  private width = 0;
+  private height = 0;
+  private progressive = false;
+  private hmax = 1;
+  private vmax = 1;
+  private mcusX = 0;
+  private mcusY = 0;
+  private adobeTransform = -1;
+  private jfif = false;
+  private k = 8; // output block size: 8 / scale
+  private stride = 64;
+  private readonly block = new Int32Array(64);
+  private readonly tmp = new Float64Array(64);
+
+  constructor(
+    private readonly d: Uint8Array,
+    private readonly scale: 1 | 2 | 4 | 8,
+  ) {
+    this.k = 8 / scale;
+  }
+
+  private u16(p: number): number {
+    if (p + 1 >= this.d.length) throw new JpegDataError('unexpected end of file in a marker segment');
+    return (this.d[p] << 8) | this.d[p + 1];
+  }
+
+  decode(): JpegPixels | null {
+    const d = this.d;
+    if (d.length < 4 || d[0] !== 0xff || d[1] !== 0xd8) throw new JpegDataError('missing SOI marker');
+    this.pos = 2;
+    let frameSeen = false;
+    let scans = 0;
+    for (;;) {
+      // Find the next marker, skipping fill bytes and tolerating stray garbage between segments.
+      while (this.pos < d.length && d[this.pos] !== 0xff) this.pos++;
+      while (this.pos < d.length && d[this.pos] === 0xff) this.pos++;
+      if (this.pos >= d.length) {
+        if (scans > 0) break; // missing EOI after complete scans: accept, as libjpeg does
+        throw new JpegDataError('unexpected end of file before any image data');
+      }
+      const m = d[this.pos++];
+      if (m === 0xd9) break; // EOI
+      if (m >= 0xd0 && m <= 0xd7) continue; // stray RST
+      const len = this.u16(this.pos);
+      const seg = this.pos + 2;
+      const end = this.pos + len;
+      if (len < 2 || end > d.length) throw new JpegDataError('marker segment runs past the end of the file');
+      switch (m) {
+        case 0xc0:
+        case 0xc1:
+        case 0xc2:
+          if (frameSeen) throw new JpegDataError('two frames');
+          frameSeen = true;
+          this.progressive = m === 0xc2;
+          if (!this.readFrame(seg)) return null;
+          this.pos = end;
+          break;
+        case 0xc3: case 0xc5: case 0xc6: case 0xc7: case 0xc9: case 0xca: case 0xcb: case 0xcd: case 0xce: case 0xcf:
+          return null; // lossless, hierarchical or arithmetic-coded
+        case 0xc4:
+          this.readHuffman(seg, end);
+          this.pos = end;
+          break;
+        case 0xdb:
+          this.readQuant(seg, end);
+          this.pos = end;
+          break;
+        case 0xdd:
+          this.restartInterval = this.u16(seg);
+          this.pos = end;
+          break;
+        case 0xdc:
+          return null; // DNL
+        case 0xe0:
+          if (len >= 7 && d[seg] === 0x4a && d[seg + 1] === 0x46 && d[seg + 2] === 0x49 && d[seg + 3] === 0x46) this.jfif = true;
+          this.pos = end;
+          break;
+        case 0xee:
+          // Adobe: "Adobe" + version(2) + flags0(2) + flags1(2) + transform(1)
+          if (len >= 14 && d[seg] === 0x41 && d[seg + 1] === 0x64 && d[seg + 2] === 0x6f) this.adobeTransform = d[seg + 11];
+          this.pos = end;
+          break;
+        case 0xda: {
+          if (!frameSeen) throw new JpegDataError('scan before frame header');
+          this.pos = end;
+          this.readScan(seg);
+          scans++;
+          break;
+        }
+        default:
+          this.pos = end; // APPn, COM and anything else we do not need
+      }
+    }
+    if (!frameSeen || scans === 0) throw new JpegDataError('no image data');
+    if (this.progressive) this.idctAll();
+    return this.toRgb();
+  }
+
+  private readQuant(p: number, end: number): void {
+    const d = this.d;
+    while (p < end) {
+      const pq = d[p] >> 4;
+      const tq = d[p] & 15;
+      p++;
+      if (tq > 3) throw new JpegDataError('bad quantisation table id');
+      const t = new Int32Array(64);
+      for (let i = 0; i < 64; i++) {
+        if (pq === 0) t[i] = d[p++];
+        else {
+          t[i] = (d[p] << 8) | d[p + 1];
+          p += 2;
+        }
+      }
+      if (p > end) throw new JpegDataError('quantisation table runs past its segment');
+      this.qt[tq] = t; // zigzag order
+    }
+  }
+
+  private readHuffman(p: number, end: number): void {
+    const d = this.d;
+    while (p < end) {
+      const tc = d[p] >> 4;
+      const th = d[p] & 15;
+      p++;
+      if (p + 16 > end || th > 3 || tc > 1) throw new JpegDataError('bad Huffman table header');
+      const counts = d.subarray(p, p + 16);
+      p += 16;
+      let total = 0;
+      for (let i = 0; i < 16; i++) total += counts[i];
+      if (p + total > end || total > 256) throw new JpegDataError('Huffman table runs past its segment');
+      const table = buildHuffTable(counts, d.subarray(p, p + total));
+      p += total;
+      if (tc === 0) this.dcTables[th] = table;
+      else this.acTables[th] = table;
+    }
+  }
+
+  private readFrame(p: number): boolean {
+    const d = this.d;
+    const precision = d[p];
+    this.height = this.u16(p + 1);
+    this.width = this.u16(p + 3);
+    const n = d[p + 5];
+    if (precision !== 8 || this.height === 0) return false;
+    if (this.width === 0 || !(n === 1 || n === 3 || n === 4)) throw new JpegDataError('bad frame header');
+    p += 6;
+    for (let i = 0; i < n; i++) {
+      const h = d[p + 1] >> 4;
+      const v = d[p + 1] & 15;
+      if (h < 1 || h > 4 || v < 1 || v > 4) throw new JpegDataError('bad sampling factors');
+      this.comps.push({
+        id: d[p], h, v, tq: d[p + 2], bpl: 0, bpc: 0, bplReal: 0, bpcReal: 0,
+        coefs: null, plane: new Uint8Array(0), pred: 0, dcTable: null, acTable: null,
+      });
+      p += 3;
+    }
+    if (n === 1) {
+      // A single-component frame is coded block by block whatever its sampling factors say.
+      this.comps[0].h = 1;
+      this.comps[0].v = 1;
+    }
+    this.hmax = Math.max(...this.comps.map((c) => c.h));
+    this.vmax = Math.max(...this.comps.map((c) => c.v));
+    this.mcusX = Math.ceil(this.width / (8 * this.hmax));
+    this.mcusY = Math.ceil(this.height / (8 * this.vmax));
+    // Only the DC coefficient is needed at 1/8, so progressive files keep just that.
+    this.stride = this.k === 1 ? 1 : 64;
+    const k = this.k;
+    for (const c of this.comps) {
+      c.bpl = this.mcusX * c.h;
+      c.bpc = this.mcusY * c.v;
+      c.bplReal = Math.ceil(Math.ceil((this.width * c.h) / this.hmax) / 8);
+      c.bpcReal = Math.ceil(Math.ceil((this.height * c.v) / this.vmax) / 8);
+      c.plane = new Uint8Array(c.bpl * k * c.bpc * k);
+      if (this.progressive) c.coefs = new Int16Array(c.bpl * c.bpc * this.stride);
+    }
+    return true;
+  }
+
+  // ---- bit reading -------------------------------------------------------------------------
+
+  private fill(): void {
+    const d = this.d;
+    while (this.bitCnt <= 24) {
+      let byte = 0;
+      if (this.markerHit) {
+        // Past a marker inside a scan: feed zeros as libjpeg does ("premature end of data segment").
+      } else if (this.pos >= d.length) {
+        this.eofBytes++;
+        if (this.eofBytes > 64) throw new JpegDataError('file is truncated');
+      } else {
+        byte = d[this.pos];
+        if (byte === 0xff) {
+          if (this.pos + 1 >= d.length) {
+            // A lone 0xFF as the last byte: the file was cut.
+            this.pos = d.length;
+            this.eofBytes++;
+            byte = 0;
+          } else if (d[this.pos + 1] === 0) this.pos += 2;
+          else {
+            this.markerHit = true;
+            byte = 0;
+          }
+        } else this.pos++;
+      }
+      this.bitBuf = (this.bitBuf << 8) | byte;
+      this.bitCnt += 8;
+    }
+  }
+
+  private decodeHuff(t: HuffTable): number {
+    if (this.bitCnt < 16) this.fill();
+    const e = t.lookup[(this.bitBuf >>> (this.bitCnt - LOOKUP_BITS)) & ((1 << LOOKUP_BITS) - 1)];
+    if (e !== 0) {
+      this.bitCnt -= e >> 8;
+      return e & 0xff;
+    }
+    const code16 = (this.bitBuf >>> (this.bitCnt - 16)) & 0xffff;
+    for (let len = LOOKUP_BITS + 1; len <= 16; len++) {
+      const c = code16 >>> (16 - len);
+      if (c <= t.maxcode[len]) {
+        this.bitCnt -= len;
+        return t.values[t.valptr[len] + c - t.mincode[len]];
+      }
+    }
+    throw new JpegDataError('bad Huffman code');
+  }
+
+  private receive(s: number): number {
+    if (this.bitCnt < s) this.fill();
+    this.bitCnt -= s;
+    return (this.bitBuf >>> this.bitCnt) & ((1 << s) - 1);
+  }
+
+  private receiveExtend(s: number): number {
+    const v = this.receive(s);
+    return v < 1 << (s - 1) ? v - (1 << s) + 1 : v;
+  }
+
+  private bit(): number {
+    if (this.bitCnt < 1) this.fill();
+    this.bitCnt--;
+    return (this.bitBuf >>> this.bitCnt) & 1;
+  }
+
+  /** Skips to just past an RSTn marker and resets the entropy decoder. */
+  private restart(): void {
+    const d = this.d;
+    this.bitCnt = 0;
+    this.bitBuf = 0;
+    this.markerHit = false;
+    this.eobrun = 0;
+    for (const c of this.comps) c.pred = 0;
+    while (this.pos + 1 < d.length) {
+      if (d[this.pos] === 0xff && d[this.pos + 1] >= 0xd0 && d[this.pos + 1] <= 0xd7) {
+        this.pos += 2;
+        return;
+      }
+      if (d[this.pos] === 0xff && d[this.pos + 1] !== 0 && d[this.pos + 1] !== 0xff) return; // other marker: let the caller see it
+      this.pos++;
+    }
+  }
+
+  // ---- scans -------------------------------------------------------------------------------
+
+  private readScan(p: number): void {
+    const d = this.d;
+    const ns = d[p];
+    const scomps: Component[] = [];
+    for (let i = 0; i < ns; i++) {
+      const id = d[p + 1 + i * 2];
+      const tables = d[p + 2 + i * 2];
+      const c = this.comps.find((x) => x.id === id);
+      if (!c) throw new JpegDataError('scan names an unknown component');
+      c.dcTable = this.dcTables[tables >> 4] ?? null;
+      c.acTable = this.acTables[tables & 15] ?? null;
+      scomps.push(c);
+    }
+    p += 1 + ns * 2;
+    const ss = d[p];
+    const se = d[p + 1];
+    const ah = d[p + 2] >> 4;
+    const al = d[p + 2] & 15;
+    if (ns < 1 || ns > 4 || se > 63 || ss > se) throw new JpegDataError('bad scan header');
+
+    if (this.progressive && ss > 0 && this.k === 1) {
+      this.skipEntropyData(); // AC scans add nothing to a DC-only (1/8) decode
+      return;
+    }
+    this.bitCnt = 0;
+    this.bitBuf = 0;
+    this.markerHit = false;
+    this.eofBytes = 0;
+    this.eobrun = 0;
+    for (const c of scomps) c.pred = 0;
+
+    type BlockFn = (c: Component, bx: number, by: number) => void;
+    let fn: BlockFn;
+    if (!this.progressive) fn = (c, bx, by) => this.blockBaseline(c, bx, by);
+    else if (ss === 0) {
+      if (ah === 0) fn = (c, bx, by) => this.blockDcFirst(c, bx, by, al);
+      else fn = (c, bx, by) => this.blockDcRefine(c, bx, by, al);
+    } else if (ah === 0) fn = (c, bx, by) => this.blockAcFirst(c, bx, by, ss, se, al);
+    else fn = (c, bx, by) => this.blockAcRefine(c, bx, by, ss, se, al);
+    for (const c of scomps) {
+      if ((ss === 0 && ah === 0 && !c.dcTable) || ((ss > 0 || !this.progressive) && !c.acTable)) {
+        throw new JpegDataError('scan uses an undefined Huffman table');
+      }
+      if (!this.qt[c.tq]) throw new JpegDataError('component uses an undefined quantisation table');
+    }
+
+    const ri = this.restartInterval;
+    let mcu = 0;
+    if (ns === 1) {
+      const c = scomps[0];
+      for (let by = 0; by < c.bpcReal; by++) {
+        for (let bx = 0; bx < c.bplReal; bx++) {
+          if (ri > 0 && mcu > 0 && mcu % ri === 0) this.restart();
+          fn(c, bx, by);
+          mcu++;
+        }
+        if (this.eofBytes > 8) throw new JpegDataError('file is truncated');
+      }
+    } else {
+      for (let my = 0; my < this.mcusY; my++) {
+        for (let mx = 0; mx < this.mcusX; mx++) {
+          if (ri > 0 && mcu > 0 && mcu % ri === 0) this.restart();
+          for (const c of scomps) {
+            for (let v = 0; v < c.v; v++) {
+              for (let h = 0; h < c.h; h++) fn(c, mx * c.h + h, my * c.v + v);
+            }
+          }
+          mcu++;
+        }
+        if (this.eofBytes > 8) throw new JpegDataError('file is truncated');
+      }
+    }
+    if (this.eofBytes > 8) throw new JpegDataError('file is truncated');
+    // The position now points at the next marker (or slightly before: the marker search skips).
+    if (this.markerHit) return;
+    // Bytes still buffered in bitBuf were consumed from the stream; the search for the next marker handles the rest.
+  }
+
+  private skipEntropyData(): void {
+    const d = this.d;
+    let p = this.pos;
+    while (p + 1 < d.length) {
+      if (d[p] === 0xff) {
+        const n = d[p + 1];
+        if (n !== 0 && !(n >= 0xd0 && n <= 0xd7) && n !== 0xff) break;
+      }
+      p++;
+    }
+    this.pos = p;
+  }
+
+  private blockBaseline(c: Component, bx: number, by: number): void {
+    const q = this.qt[c.tq] as Int32Array;
+    const dc = c.dcTable as HuffTable;
+    const ac = c.acTable as HuffTable;
+    const t = this.decodeHuff(dc);
+    if (t !== 0) c.pred += this.receiveExtend(t);
+    const k = this.k;
+    if (k === 1) {
+      // DC only: decode and drop the AC symbols.
+      for (let z = 1; z < 64; ) {
+        const rs = this.decodeHuff(ac);
+        const s = rs & 15;
+        const r = rs >> 4;
+        if (s === 0) {
+          if (r !== 15) break;
+          z += 16;
+          continue;
+        }
+        z += r + 1;
+        if (this.bitCnt < s) this.fill();
+        this.bitCnt -= s;
+      }
+      const v = Math.round((c.pred * q[0]) / 8) + 128;
+      c.plane[by * c.bpl + bx] = v < 0 ? 0 : v > 255 ? 255 : v;
+      return;
+    }
+    const blk = this.block;
+    blk.fill(0);
+    blk[0] = c.pred * q[0];
+    for (let z = 1; z < 64; ) {
+      const rs = this.decodeHuff(ac);
+      const s = rs & 15;
+      const r = rs >> 4;
+      if (s === 0) {
+        if (r !== 15) break;
+        z += 16;
+        continue;
+      }
+      z += r;
+      if (z > 63) throw new JpegDataError('coefficient index past 63');
+      blk[NATURAL[z]] = this.receiveExtend(s) * q[z];
+      z++;
+    }
+    this.idctBlock(blk, c, bx, by);
+  }
+
+  private blockDcFirst(c: Component, bx: number, by: number, al: number): void {
+    const t = this.decodeHuff(c.dcTable as HuffTable);
+    if (t !== 0) c.pred += this.receiveExtend(t);
+    (c.coefs as Int16Array)[(by * c.bpl + bx) * this.stride] = c.pred * (1 << al);
+  }
+
+  private blockDcRefine(c: Component, bx: number, by: number, al: number): void {
+    if (this.bit()) (c.coefs as Int16Array)[(by * c.bpl + bx) * this.stride] |= 1 << al;
+  }
+
+  private blockAcFirst(c: Component, bx: number, by: number, ss: number, se: number, al: number): void {
+    if (this.eobrun > 0) {
+      this.eobrun--;
+      return;
+    }
+    const co = c.coefs as Int16Array;
+    const base = (by * c.bpl + bx) * 64;
+    const ac = c.acTable as HuffTable;
+    for (let z = ss; z <= se; ) {
+      const rs = this.decodeHuff(ac);
+      const s = rs & 15;
+      const r = rs >> 4;
+      if (s === 0) {
+        if (r < 15) {
+          this.eobrun = (1 << r) - 1;
+          if (r > 0) this.eobrun += this.receive(r);
+          break;
+        }
+        z += 16;
+        continue;
+      }
+      z += r;
+      if (z > 63) throw new JpegDataError('coefficient index past 63');
+      co[base + NATURAL[z]] = this.receiveExtend(s) * (1 << al);
+      z++;
+    }
+  }
+
+  private blockAcRefine(c: Component, bx: number, by: number, ss: number, se: number, al: number): void {
+    const co = c.coefs as Int16Array;
+    const base = (by * c.bpl + bx) * 64;
+    const p1 = 1 << al;
+    const m1 = -1 << al;
+    const ac = c.acTable as HuffTable;
+    let z = ss;
+    if (this.eobrun === 0) {
+      for (; z <= se; z++) {
+        const rs = this.decodeHuff(ac);
+        let r = rs >> 4;
+        let s = rs & 15;
+        if (s !== 0) {
+          s = this.bit() ? p1 : m1;
+        } else if (r !== 15) {
+          this.eobrun = 1 << r;
+          if (r > 0) this.eobrun += this.receive(r);
+          break;
+        }
+        while (z <= se) {
+          const idx = base + NATURAL[z];
+          if (co[idx] !== 0) {
+            if (this.bit() && (co[idx] & p1) === 0) co[idx] += co[idx] >= 0 ? p1 : m1;
+          } else {
+            if (r === 0) break;
+            r--;
+          }
+          z++;
+        }
+        if (s !== 0 && z <= se) co[base + NATURAL[z]] = s;
+      }
+    }
+    if (this.eobrun > 0) {
+      for (; z <= se; z++) {
+        const idx = base + NATURAL[z];
+        if (co[idx] !== 0 && this.bit() && (co[idx] & p1) === 0) co[idx] += co[idx] >= 0 ? p1 : m1;
+      }
+      this.eobrun--;
+    }
+  }
+
+  // ---- reconstruction ----------------------------------------------------------------------
+
+  private idctAll(): void {
+    const blk = this.block;
+    for (const c of this.comps) {
+      const co = c.coefs as Int16Array;
+      const q = this.qt[c.tq];
+      if (!q) throw new JpegDataError('component uses an undefined quantisation table');
+      for (let by = 0; by < c.bpc; by++) {
+        for (let bx = 0; bx < c.bpl; bx++) {
+          const base = (by * c.bpl + bx) * this.stride;
+          if (this.k === 1) {
+            const v = Math.round((co[base] * q[0]) / 8) + 128;
+            c.plane[by * c.bpl + bx] = v < 0 ? 0 : v > 255 ? 255 : v;
+            continue;
+          }
+          for (let z = 0; z < 64; z++) blk[NATURAL[z]] = co[base + NATURAL[z]] * q[z];
+          this.idctBlock(blk, c, bx, by);
+        }
+      }
+      c.coefs = null;
+    }
+  }
+
+  /** Writes the k×k inverse DCT of the block's low-frequency k×k coefficients into the plane. */
+  private idctBlock(blk: Int32Array, c: Component, bx: number, by: number): void {
+    const k = this.k;
+    const t = idctTable(k);
+    const tmp = this.tmp;
+    // Rows: tmp[v*k + x] = Σ_u F[v][u] T[x][u]
+    for (let v = 0; v < k; v++) {
+      const row = v * 8;
+      let nz = false;
+      for (let u = 0; u < k; u++) if (blk[row + u] !== 0) nz = true;
+      for (let x = 0; x < k; x++) {
+        let s = 0;
+        if (nz) for (let u = 0; u < k; u++) s += blk[row + u] * t[x * k + u];
+        tmp[v * k + x] = s;
+      }
+    }
+    const stride = c.bpl * k;
+    let o = by * k * stride + bx * k;
+    for (let y = 0; y < k; y++) {
+      for (let x = 0; x < k; x++) {
+        let s = 0;
+        for (let v = 0; v < k; v++) s += t[y * k + v] * tmp[v * k + x];
+        const val = Math.round(s) + 128;
+        c.plane[o + x] = val < 0 ? 0 : val > 255 ? 255 : val;
+      }
+      o += stride;
+    }
+  }
+
+  private toRgb(): JpegPixels {
+    const s = this.scale;
+    const k = this.k;
+    const outW = Math.ceil(this.width / s);
+    const outH = Math.ceil(this.height / s);
+    const out = new Uint8Array(outW * outH * 3);
+    const n = this.comps.length;
+    // Column/row maps: nearest (replicated) chroma upsampling at the reduced scale.
+    const colMaps = this.comps.map((c) => {
+      const m = new Int32Array(outW);
+      for (let x = 0; x < outW; x++) m[x] = Math.min(Math.floor((x * c.h) / this.hmax), c.bpl * k - 1);
+      return m;
+    });
+    const rowOf = (c: Component, y: number): number => Math.min(Math.floor((y * c.v) / this.vmax), c.bpc * k - 1) * c.bpl * k;
+    if (n === 1) {
+      const c = this.comps[0];
+      for (let y = 0; y < outH; y++) {
+        const r = rowOf(c, y);
+        for (let x = 0; x < outW; x++) {
+          const v = c.plane[r + x];
+          const o = (y * outW + x) * 3;
+          out[o] = v;
+          out[o + 1] = v;
+          out[o + 2] = v;
+        }
+      }
+      return { width: outW, height: outH, data: out, scale: s };
+    }
+    const [c0, c1, c2] = this.comps;
+    const [m0, m1, m2] = colMaps;
+    const c3 = this.comps[3];
+    const m3 = colMaps[3];
+    const ids = this.comps.map((c) => c.id);
+    let ycc: boolean;
+    if (n === 3) {
+      ycc = this.adobeTransform >= 0 ? this.adobeTransform !== 0 : !(!this.jfif && ids[0] === 0x52 && ids[1] === 0x47 && ids[2] === 0x42);
+    } else ycc = this.adobeTransform === 2;
+    // Adobe CMYK files store inverted ink values; without the Adobe marker they are plain.
+    const inverted = this.adobeTransform >= 0;
+    const clamp = (v: number): number => (v < 0 ? 0 : v > 255 ? 255 : Math.round(v));
+    for (let y = 0; y < outH; y++) {
+      const r0 = rowOf(c0, y);
+      const r1 = rowOf(c1, y);
+      const r2 = rowOf(c2, y);
+      const r3 = c3 ? rowOf(c3, y) : 0;
+      let o = y * outW * 3;
+      for (let x = 0; x < outW; x++) {
+        let a = c0.plane[r0 + m0[x]];
+        let b = c1.plane[r1 + m1[x]];
+        let cc = c2.plane[r2 + m2[x]];
+        if (ycc) {
+          const Y = a;
+          const cb = b - 128;
+          const cr = cc - 128;
+          a = clamp(Y + 1.402 * cr);
+          b = clamp(Y - 0.344136 * cb - 0.714136 * cr);
+          cc = clamp(Y + 1.772 * cb);
+        }
+        if (n === 4) {
+          const kk = c3.plane[r3 + m3[x]];
+          if (inverted) {
+            // PIL's CMYK→RGB: R = (255 − C)(255 − K)/255, and the file holds 255 − C, 255 − K.
+            a = clamp((a * kk) / 255);
+            b = clamp((b * kk) / 255);
+            cc = clamp((cc * kk) / 255);
+          } else {
+            a = clamp(((255 - a) * (255 - kk)) / 255);
+            b = clamp(((255 - b) * (255 - kk)) / 255);
+            cc = clamp(((255 - cc) * (255 - kk)) / 255);
+          }
+        }
+        out[o++] = a;
+        out[o++] = b;
+        out[o++] = cc;
+      }
+    }
+    return { width: outW, height: outH, data: out, scale: s };
+  }
+}
+
+/**
+ * Decodes a JPEG at `1/scale` of its size (each side rounded up).
+ * @param bytes the whole file
+ * @param scale 1, 2, 4 or 8 @default 1
+ * @returns the pixels in stored orientation, or `null` when the file uses a coding feature this
+ *   decoder does not implement (the caller should fall back to a general decoder)
+ * @throws JpegDataError when the data is corrupt or truncated
+ */
+export function decodeJpeg(bytes: Uint8Array, scale: 1 | 2 | 4 | 8 = 1): JpegPixels | null {
+  return new Decoder(bytes, scale).decode();
+}

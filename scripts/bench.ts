@@ -1,0 +1,170 @@
+/**
+ * `npm run bench`: per-stage latency of the classification pipeline for a 12 MP JPEG and a 0.3 MP
+ * PNG through generated ResNet-18 and ResNet-50 models, with two floors measured in the same run:
+ * raw onnxruntime `session.run` on a ready tensor, and sharp's (libvips/libjpeg-turbo) decode+resize
+ * of the same file. Prints markdown. Not a test: numbers depend on the machine and its load.
+ *
+ * Options: --runs N (default 15), --threads N (intra-op threads for inference, default 1: the
+ * JavaScript stages are single-threaded, so one thread keeps the comparison honest),
+ * --models 18,50, --image path (an extra image to measure).
+ */
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import * as ort from 'onnxruntime-node';
+import sharp from 'sharp';
+import { decodeImage } from '../core/decode.js';
+import { writeResNet } from '../core/model-builder/index.js';
+import { softmax } from '../core/postprocess.js';
+import { resizeCrop, toTensor } from '../core/preprocess.js';
+import { ModelSession } from '../core/session.js';
+import { IMAGENET_PREPROCESS } from '../core/types.js';
+
+const TARGET_PREPROCESS_MS = 150;
+const TARGET_OVERHEAD = 0.1;
+
+function repoRoot(): string {
+  let dir = path.dirname(fileURLToPath(import.meta.url));
+  while (!fs.existsSync(path.join(dir, 'package.json'))) {
+    const up = path.dirname(dir);
+    if (up === dir) throw new Error('package.json not found above the bench script');
+    dir = up;
+  }
+  return dir;
+}
+
+function arg(name: string, fallback: string): string {
+  const i = process.argv.indexOf(`--${name}`);
+  return i >= 0 && i + 1 < process.argv.length ? process.argv[i + 1] : fallback;
+}
+
+const median = (xs: number[]): number => {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
+};
+
+async function timeIt<T>(fn: () => Promise<T> | T): Promise<[T, number]> {
+  const t0 = performance.now();
+  const r = await fn();
+  return [r, performance.now() - t0];
+}
+
+async function inputs(cacheDir: string, root: string): Promise<{ name: string; bytes: Buffer }[]> {
+  const shared = path.resolve(root, '../shared/images');
+  const jpg = path.join(cacheDir, 'photo-4000x3000-q90.jpg');
+  const png = path.join(cacheDir, 'photo-640x480.png');
+  if (!fs.existsSync(jpg)) {
+    await sharp(path.join(shared, 'rocket.jpg')).resize(4000, 3000, { fit: 'fill', kernel: 'lanczos3' }).jpeg({ quality: 90 }).toFile(jpg);
+  }
+  if (!fs.existsSync(png)) await sharp(path.join(shared, 'coffee.png')).resize(640, 480, { fit: 'fill' }).png().toFile(png);
+  const list = [
+    { name: '12 MP JPEG (4000×3000, q90)', bytes: fs.readFileSync(jpg) },
+    { name: '0.3 MP PNG (640×480)', bytes: fs.readFileSync(png) },
+  ];
+  const extra = arg('image', '');
+  if (extra) list.push({ name: path.basename(extra), bytes: fs.readFileSync(extra) });
+  return list;
+}
+
+async function model(cacheDir: string, depth: 18 | 50): Promise<string> {
+  const file = path.join(cacheDir, `resnet${depth}-v1-b1.onnx`);
+  if (!fs.existsSync(file)) {
+    process.stderr.write(`building ResNet-${depth} into ${file}…\n`);
+    await writeResNet({ depth, version: 1, batch: 1, seed: 0 }, file);
+  }
+  return file;
+}
+
+interface Row {
+  image: string;
+  model: string;
+  decode: number;
+  resize: number;
+  tensor: number;
+  inference: number;
+  softmax: number;
+  total: number;
+  rawRun: number;
+  sharp: number;
+}
+
+async function main(): Promise<void> {
+  const root = repoRoot();
+  const cacheDir = path.join(root, '.cache/bench');
+  fs.mkdirSync(cacheDir, { recursive: true });
+  const runs = Math.max(3, Number(arg('runs', '15')));
+  const threads = Math.max(1, Number(arg('threads', '1')));
+  const depths = arg('models', '18,50').split(',').map((d) => Number(d) as 18 | 50);
+  sharp.concurrency(1);
+  const cfg = IMAGENET_PREPROCESS;
+  const images = await inputs(cacheDir, root);
+  const rows: Row[] = [];
+
+  for (const depth of depths) {
+    const modelPath = await model(cacheDir, depth);
+    const session = await ModelSession.create(modelPath, { threads });
+    const raw = await ort.InferenceSession.create(modelPath, { intraOpNumThreads: threads, interOpNumThreads: 1, executionMode: 'sequential' });
+    for (const { name, bytes } of images) {
+      const t: Record<'decode' | 'resize' | 'tensor' | 'inference' | 'softmax' | 'rawRun' | 'sharp', number[]> = {
+        decode: [], resize: [], tensor: [], inference: [], softmax: [], rawRun: [], sharp: [],
+      };
+      let ready: Float32Array | null = null;
+      for (let i = 0; i < runs + 1; i++) {
+        const [img, dDecode] = await timeIt(() => decodeImage(bytes, { minShortSide: cfg.resizeShortSide }));
+        const [win, dResize] = await timeIt(() => resizeCrop(img, cfg));
+        const [tensor, dTensor] = await timeIt(() => toTensor(win, cfg));
+        const [logits, dInfer] = await timeIt(() => session.run([tensor]));
+        const [, dSoftmax] = await timeIt(() => softmax(logits[0]));
+        ready = tensor;
+        const feed = { [raw.inputNames[0]]: new ort.Tensor('float32', ready, [1, 3, cfg.cropSize, cfg.cropSize]) };
+        const [, dRaw] = await timeIt(() => raw.run(feed));
+        const short = cfg.resizeShortSide;
+        const [, dSharp] = await timeIt(() => sharp(bytes).resize({ width: short, height: short, fit: 'outside', kernel: 'linear' }).removeAlpha().raw().toBuffer());
+        if (i === 0) continue; // warm-up: JIT, first-call allocations
+        t.decode.push(dDecode);
+        t.resize.push(dResize);
+        t.tensor.push(dTensor);
+        t.inference.push(dInfer);
+        t.softmax.push(dSoftmax);
+        t.rawRun.push(dRaw);
+        t.sharp.push(dSharp);
+      }
+      const p = (k: keyof typeof t): number => median(t[k]);
+      rows.push({
+        image: name, model: `ResNet-${depth}`, decode: p('decode'), resize: p('resize'), tensor: p('tensor'),
+        inference: p('inference'), softmax: p('softmax'), rawRun: p('rawRun'), sharp: p('sharp'),
+        total: p('decode') + p('resize') + p('tensor') + p('inference') + p('softmax'),
+      });
+      process.stderr.write(`done: ${name} × ResNet-${depth}\n`);
+    }
+    await session.dispose();
+    await raw.release();
+  }
+
+  const f = (n: number): string => (n < 1 ? n.toFixed(2) : n < 10 ? n.toFixed(1) : n.toFixed(0));
+  const load = os.loadavg().map((l) => l.toFixed(2)).join(' ');
+  const out: string[] = [];
+  out.push(`Node ${process.version}, ${os.cpus().length}× ${os.cpus()[0]?.model ?? 'cpu'}, load avg ${load}; p50 of ${runs} runs after 1 warm-up; inference intra-op threads: ${threads}.`);
+  out.push('');
+  out.push('| image | model | decode | resize/crop | tensor | inference | softmax | total | preprocess (decode+resize+tensor) vs 150 ms | floor: raw session.run | floor: sharp decode+resize | overhead (total − decode − session.run) / total |');
+  out.push('|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|');
+  for (const r of rows) {
+    const pre = r.decode + r.resize + r.tensor;
+    const overhead = (r.total - r.decode - r.rawRun) / r.total;
+    out.push(
+      `| ${r.image} | ${r.model} | ${f(r.decode)} | ${f(r.resize)} | ${f(r.tensor)} | ${f(r.inference)} | ${f(r.softmax)} | ${f(r.total)} | ` +
+        `${f(pre)} (${pre <= TARGET_PREPROCESS_MS ? 'meets' : 'MISSES'} target, ${(pre / TARGET_PREPROCESS_MS).toFixed(2)}×) | ${f(r.rawRun)} | ${f(r.sharp)} (ours ${(pre / r.sharp).toFixed(1)}×) | ` +
+        `${(overhead * 100).toFixed(1)} % (${overhead <= TARGET_OVERHEAD ? 'meets' : 'MISSES'} ≤ 10 %) |`,
+    );
+  }
+  out.push('');
+  out.push('All times in ms. Preprocessing decodes JPEGs at reduced DCT scale (short side kept ≥ 256) through core/jpeg-decoder.ts; PNG goes through jimp (pngjs).');
+  console.log(out.join('\n'));
+}
+
+main().catch((err: unknown) => {
+  console.error(err);
+  process.exitCode = 1;
+});
