@@ -1,0 +1,23 @@
+/**
+ * classify-api: API Gateway HTTP API (payload v2) — POST /classify, POST /uploads,
+ * GET /results/{key}. See api/openapi.yaml.
+ */
+import middy from '@middy/core';
+import httpHeaderNormalizer from '@middy/http-header-normalizer';
+import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
+
+import { defaultDeps, type FunctionDeps } from '../shared/deps.js';
+import { httpErrors, observability } from '../shared/middleware.js';
+import { route } from './routes.js';
+
+/** Builds the handler over injected deps (tests, local stack). */
+export function createClassifyApiHandler(deps: FunctionDeps) {
+  return middy<APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2>()
+    .use(observability(deps.obs))
+    .use(httpHeaderNormalizer())
+    .use(httpErrors(deps.obs.logger))
+    .handler((event) => route(event, deps));
+}
+
+/** Lambda entry point. */
+export const handler = createClassifyApiHandler(defaultDeps('classify-api'));

@@ -1,0 +1,165 @@
+/**
+ * The classify API's routes (HTTP API payload v2), kept out of handler.ts so the handler stays a
+ * thin middy wrapper. Every error leaves as `{error:{code,message}}` via middleware.ts.
+ */
+import { randomUUID } from 'node:crypto';
+
+import { PutObjectCommand } from '@aws-sdk/client-s3';
+import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
+import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
+
+import type { FunctionDeps } from '../shared/deps.js';
+import { fetchObject } from '../shared/label-object.js';
+import { HttpError } from '../shared/middleware.js';
+import { readResult, resultKey } from '../shared/results.js';
+
+type Response = APIGatewayProxyStructuredResultV2;
+
+function json(statusCode: number, body: unknown, headers: Record<string, string> = {}): Response {
+  return { statusCode, headers: { 'content-type': 'application/json', ...headers }, body: JSON.stringify(body) };
+}
+
+function mediaType(event: APIGatewayProxyEventV2): string {
+  return (event.headers?.['content-type'] ?? '').split(';')[0]!.trim().toLowerCase();
+}
+
+function rawBody(event: APIGatewayProxyEventV2): Buffer {
+  if (event.body === undefined || event.body === null) return Buffer.alloc(0);
+  return event.isBase64Encoded ? Buffer.from(event.body, 'base64') : Buffer.from(event.body, 'utf8');
+}
+
+function parseJson(event: APIGatewayProxyEventV2): Record<string, unknown> {
+  const text = rawBody(event).toString('utf8');
+  if (text.trim() === '') return {};
+  try {
+    const v: unknown = JSON.parse(text);
+    if (typeof v === 'object' && v !== null && !Array.isArray(v)) return v as Record<string, unknown>;
+  } catch {
+    // fall through to the 400 below
+  }
+  throw new HttpError(400, 'MALFORMED_REQUEST', 'The body is not a JSON object.');
+}
+
+function tooLarge(bytes: number, limit: number): HttpError {
+  return new HttpError(
+    413,
+    'PAYLOAD_TOO_LARGE',
+    `The image is ${bytes} bytes, over the ${limit}-byte limit of a synchronous request; upload it with POST /uploads and read GET /results/{key}.`,
+  );
+}
+
+/** Decodes `{"image": "<base64 or data: URL>"}`. */
+function base64Image(v: unknown): Buffer {
+  if (typeof v !== 'string') throw new HttpError(400, 'MALFORMED_REQUEST', '"image" must be a base64 string.');
+  const data = v.replace(/^data:[^;,]*;base64,/, '').replace(/\s+/g, '');
+  if (!/^[A-Za-z0-9+/_-]*={0,2}$/.test(data)) throw new HttpError(400, 'MALFORMED_REQUEST', '"image" is not valid base64.');
+  return Buffer.from(data, 'base64');
+}
+
+async function imageBytes(event: APIGatewayProxyEventV2, deps: FunctionDeps): Promise<Uint8Array> {
+  const { config } = deps;
+  const type = mediaType(event);
+  if (type === 'application/json') {
+    const body = parseJson(event);
+    if (body.image !== undefined) return base64Image(body.image);
+    const s3 = body.s3 as { bucket?: unknown; key?: unknown } | undefined;
+    if (typeof s3?.bucket !== 'string' || typeof s3.key !== 'string' || s3.key === '') {
+      throw new HttpError(400, 'MALFORMED_REQUEST', 'A JSON body must be {"s3":{"bucket":"...","key":"..."}} or {"image":"<base64>"}.');
+    }
+    if (config.inputBucket !== undefined && s3.bucket !== config.inputBucket) {
+      throw new HttpError(403, 'BUCKET_NOT_ALLOWED', `This API reads only from bucket "${config.inputBucket}".`);
+    }
+    const got = await fetchObject(deps.s3, { bucket: s3.bucket, key: s3.key }, { maxBytes: config.maxObjectBytes });
+    if (got.kind === 'missing') throw new HttpError(404, 'OBJECT_NOT_FOUND', `s3://${s3.bucket}/${s3.key} does not exist.`);
+    if (got.kind === 'too-large') throw tooLarge(got.src.size, config.maxObjectBytes);
+    if (got.kind !== 'ok') throw new Error('unconditional GetObject answered 304');
+    return got.bytes;
+  }
+  if (type !== '' && !type.startsWith('image/') && type !== 'application/octet-stream') {
+    throw new HttpError(415, 'UNSUPPORTED_MEDIA_TYPE', `Content-Type ${type} is not accepted; send image/* bytes or application/json.`);
+  }
+  const bytes = rawBody(event);
+  if (bytes.length > config.maxBodyBytes) throw tooLarge(bytes.length, config.maxBodyBytes);
+  return bytes;
+}
+
+function topParam(event: APIGatewayProxyEventV2, dflt: number, max: number): number {
+  const raw = event.queryStringParameters?.top;
+  if (raw === undefined) return Math.min(dflt, max);
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n < 1 || n > max) throw new HttpError(400, 'INVALID_ARGUMENT', `top must be a whole number from 1 to ${max}, got "${raw}".`);
+  return n;
+}
+
+/** POST /classify: image bytes (binary/base64) or JSON → `{model, labels, timingsMs}`. */
+export async function classify(event: APIGatewayProxyEventV2, deps: FunctionDeps): Promise<Response> {
+  const classifier = await deps.classifier();
+  const model = event.queryStringParameters?.model;
+  if (model !== undefined && model !== classifier.modelId) {
+    throw new HttpError(400, 'UNKNOWN_MODEL', `Model "${model}" is not deployed here; this endpoint serves ${classifier.modelId}.`);
+  }
+  const top = topParam(event, deps.config.topK, classifier.numClasses);
+  const bytes = await imageBytes(event, deps);
+  const result = await classifier.classify(bytes, { top });
+  return json(200, { model: result.model, labels: result.labels, timingsMs: result.timingsMs });
+}
+
+/** Keeps a client's file name readable but safe as the last key segment. */
+function safeName(name: unknown): string {
+  const s = typeof name === 'string' ? name.normalize('NFC').replace(/[^\p{L}\p{N}._-]+/gu, '-').replace(/^[-.]+/, '') : '';
+  return Array.from(s).slice(-100).join('') || 'image';
+}
+
+/** POST /uploads: `{filename?, contentType?}` → presigned PUT URL under UPLOADS_PREFIX. */
+export async function createUpload(event: APIGatewayProxyEventV2, deps: FunctionDeps): Promise<Response> {
+  const { config } = deps;
+  if (config.inputBucket === undefined) throw new Error('INPUT_BUCKET is not configured');
+  const body = parseJson(event);
+  const contentType = typeof body.contentType === 'string' ? body.contentType.toLowerCase() : 'application/octet-stream';
+  if (contentType !== 'application/octet-stream' && !contentType.startsWith('image/')) {
+    throw new HttpError(415, 'UNSUPPORTED_MEDIA_TYPE', `contentType ${contentType} is not an image type.`);
+  }
+  const day = new Date().toISOString().slice(0, 10);
+  const key = `${config.uploadsPrefix}${day}/${randomUUID()}-${safeName(body.filename)}`;
+  const command = new PutObjectCommand({ Bucket: config.inputBucket, Key: key, ContentType: contentType });
+  const uploadUrl = await getSignedUrl(deps.s3, command, { expiresIn: config.uploadUrlTtl });
+  return json(201, {
+    bucket: config.inputBucket,
+    key,
+    uploadUrl,
+    method: 'PUT',
+    headers: { 'content-type': contentType },
+    expiresIn: config.uploadUrlTtl,
+    resultPath: `/results/${encodeURIComponent(key)}`,
+  });
+}
+
+/** GET /results/{key}: the stored result document of an object in the input bucket. */
+export async function getResult(event: APIGatewayProxyEventV2, deps: FunctionDeps): Promise<Response> {
+  const { config } = deps;
+  if (config.inputBucket === undefined) throw new Error('INPUT_BUCKET is not configured');
+  const fromPath = event.pathParameters?.key ?? decodeURIComponent(event.rawPath.replace(/^\/results\//, ''));
+  if (fromPath === '') throw new HttpError(400, 'MALFORMED_REQUEST', 'GET /results/{key} needs an object key.');
+  const classifier = await deps.classifier();
+  const rk = resultKey(config.resultsPrefix, config.inputBucket, fromPath, classifier.modelId);
+  const stored = await readResult(deps.s3, config.resultsBucket ?? config.inputBucket, rk);
+  if (stored === null) {
+    throw new HttpError(404, 'RESULT_NOT_FOUND', `No result for "${fromPath}" yet; labelling takes a few seconds after the upload, retry.`, {
+      headers: { 'retry-after': '2' },
+    });
+  }
+  return json(200, stored.doc);
+}
+
+/** Routes an HTTP API event; unknown routes are 404 JSON. */
+export async function route(event: APIGatewayProxyEventV2, deps: FunctionDeps): Promise<Response> {
+  const method = event.requestContext.http.method.toUpperCase();
+  const path = event.rawPath;
+  if (path === '/classify') {
+    if (method !== 'POST') throw new HttpError(405, 'METHOD_NOT_ALLOWED', 'Use POST /classify.', { headers: { allow: 'POST' } });
+    return classify(event, deps);
+  }
+  if (path === '/uploads' && method === 'POST') return createUpload(event, deps);
+  if (path.startsWith('/results/') && method === 'GET') return getResult(event, deps);
+  throw new HttpError(404, 'NOT_FOUND', `No route ${method} ${path}; see the OpenAPI document (api/openapi.yaml).`);
+}

@@ -1,0 +1,106 @@
+/**
+ * One Classifier per Lambda container, created on first use and reused by every invocation
+ * (the onnxruntime session is the expensive part of a cold start). Where the model comes from,
+ * in order:
+ * 1. `MODEL_DIR` (the model layer, `/opt/model`): `model.onnx` + `labels.txt`;
+ * 2. `MODEL_S3_URI` (+ `LABELS_S3_URI`): downloaded to `/tmp/model/` once per container,
+ *    for models too big for a layer;
+ * 3. `MODEL_ID` as a zoo id, from the cache (`RESNET_CACHE_DIR`, `/tmp/resnet-cache` in Lambda),
+ *    downloaded when missing.
+ * The results' model id is `MODEL_ID` (default `resnet50-v2`) in every case.
+ */
+import { createWriteStream } from 'node:fs';
+import { mkdir, rename, stat } from 'node:fs/promises';
+import path from 'node:path';
+import { pipeline } from 'node:stream/promises';
+import type { Readable } from 'node:stream';
+
+import { GetObjectCommand, S3Client } from '@aws-sdk/client-s3';
+
+import { Classifier, type ClassifierOptions } from '../../core/classifier.js';
+import { InvalidArgumentError } from '../../core/errors.js';
+import { DEFAULT_MODEL_ID } from './config.js';
+import { s3Call } from './errors.js';
+
+export { DEFAULT_MODEL_ID };
+
+/** Splits `s3://bucket/key`. @throws InvalidArgumentError */
+export function parseS3Uri(uri: string): { bucket: string; key: string } {
+  const m = /^s3:\/\/([^/]+)\/(.+)$/.exec(uri);
+  if (!m) throw new InvalidArgumentError(`Not an s3://bucket/key URI: "${uri}".`);
+  return { bucket: m[1]!, key: m[2]! };
+}
+
+/** Downloads an S3 object to `dest` unless a file of the same size is already there (warm /tmp). */
+async function downloadOnce(s3: S3Client, uri: string, dest: string): Promise<void> {
+  const { bucket, key } = parseS3Uri(uri);
+  const out = await s3Call(`GetObject ${uri}`, () => s3.send(new GetObjectCommand({ Bucket: bucket, Key: key })));
+  const have = await stat(dest).then((s) => s.size, () => -1);
+  if (have >= 0 && have === out.ContentLength) {
+    (out.Body as Readable | undefined)?.destroy();
+    return;
+  }
+  await mkdir(path.dirname(dest), { recursive: true });
+  const tmp = `${dest}.part-${process.pid}`;
+  // Streamed to disk: a 250 MB model must not sit in the function's memory twice.
+  await s3Call(`GetObject ${uri}`, () => pipeline(out.Body as Readable, createWriteStream(tmp)));
+  await rename(tmp, dest);
+}
+
+/**
+ * Works out the ClassifierOptions from the environment, downloading S3-hosted models to /tmp.
+ * @param s3 - client for MODEL_S3_URI downloads. @default a new S3Client
+ */
+export async function resolveModelOptions(env: NodeJS.ProcessEnv = process.env, s3?: S3Client): Promise<ClassifierOptions> {
+  const modelId = env.MODEL_ID || DEFAULT_MODEL_ID;
+  const threads = env.ORT_THREADS ? Number(env.ORT_THREADS) : undefined;
+  const maxPixels = env.RESNET_MAX_PIXELS ? Number(env.RESNET_MAX_PIXELS) : undefined;
+  const common = { ...(threads ? { threads } : {}), ...(maxPixels ? { maxPixels } : {}) };
+  if (env.MODEL_DIR) {
+    return { model: path.join(env.MODEL_DIR, 'model.onnx'), labels: path.join(env.MODEL_DIR, 'labels.txt'), modelId, ...common };
+  }
+  if (env.MODEL_S3_URI) {
+    if (!env.LABELS_S3_URI) throw new InvalidArgumentError('MODEL_S3_URI is set but LABELS_S3_URI is not; both are needed.');
+    const dir = path.join(env.MODEL_TMP_DIR ?? '/tmp', 'model');
+    const client = s3 ?? new S3Client({});
+    const modelPath = path.join(dir, 'model.onnx');
+    const labelsPath = path.join(dir, 'labels.txt');
+    await Promise.all([downloadOnce(client, env.MODEL_S3_URI, modelPath), downloadOnce(client, env.LABELS_S3_URI, labelsPath)]);
+    return { model: modelPath, labels: labelsPath, modelId, ...common };
+  }
+  const cacheDir = env.RESNET_CACHE_DIR ?? (env.AWS_LAMBDA_FUNCTION_NAME ? '/tmp/resnet-cache' : undefined);
+  return { model: modelId, download: true, ...(cacheDir ? { cacheDir } : {}), ...common };
+}
+
+let current: Promise<Classifier> | undefined;
+
+/**
+ * The container's Classifier, loaded on first call. A failed load is not cached, so the next
+ * invocation tries again (e.g. after a transient S3 error during the /tmp download).
+ */
+export function getClassifier(env: NodeJS.ProcessEnv = process.env): Promise<Classifier> {
+  if (current === undefined) {
+    const p = resolveModelOptions(env).then((o) => Classifier.load(o));
+    current = p;
+    p.catch(() => {
+      if (current === p) current = undefined;
+    });
+  }
+  return current;
+}
+
+/** Installs a ready Classifier (local stack, tests) instead of resolving one from the environment. */
+export function setClassifier(c: Classifier | Promise<Classifier>): void {
+  current = Promise.resolve(c);
+}
+
+/** Forgets the container's Classifier (tests). Does not dispose it. */
+export function resetClassifier(): void {
+  current = undefined;
+}
+
+// In Lambda, start loading during the init phase (outside the handler) so the first request
+// does not pay for it twice; elsewhere (tests, local stack) loading waits for the first call.
+if (process.env.AWS_LAMBDA_FUNCTION_NAME && process.env.RESNET_EAGER_LOAD !== '0') {
+  getClassifier().catch(() => undefined);
+}

@@ -1,0 +1,27 @@
+/**
+ * sqs-worker: SQS messages carrying `{bucket,key}` jobs (from the sweeper) or S3 notifications →
+ * the same labelling as the s3-tagger, with partial batch failure: only failed message ids are
+ * returned in `batchItemFailures`, so only they are retried (and finally dead-lettered).
+ */
+import { BatchProcessor, EventType, processPartialResponse } from '@aws-lambda-powertools/batch';
+import middy from '@middy/core';
+import type { Context, SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
+
+import { defaultDeps, type FunctionDeps } from '../shared/deps.js';
+import { refsFromSqsRecord } from '../shared/events.js';
+import { observability } from '../shared/middleware.js';
+import { labelAll } from '../shared/worker.js';
+
+/** Builds the handler over injected deps (tests, local stack). */
+export function createSqsWorkerHandler(deps: FunctionDeps) {
+  const processor = new BatchProcessor(EventType.SQS);
+  const record = async (r: SQSRecord): Promise<void> => void (await labelAll(refsFromSqsRecord(r), deps, 'sqs-worker'));
+  return middy(
+    async (event: SQSEvent, context: Context): Promise<SQSBatchResponse> =>
+      // One record at a time: classification is CPU-bound and each decode holds a full image in memory.
+      processPartialResponse(event, record, processor, { context, processInParallel: false, throwOnFullBatchFailure: false }),
+  ).use(observability(deps.obs));
+}
+
+/** Lambda entry point. */
+export const handler = createSqsWorkerHandler(defaultDeps('sqs-worker'));

@@ -1,0 +1,93 @@
+/**
+ * `npm start` (after `npm run build`) or `npx tsx local/start.ts`: the local stack.
+ * Flags: --model <id|path> --labels <file> --model-id <id> --port <n> --s3-port <n> --bucket <name>
+ *        --data <dir> --no-download --verbose
+ */
+import { Command, InvalidArgumentError as CliArgError } from 'commander';
+
+import { ResnetError } from '../core/errors.js';
+import { startLocalStack } from './stack.js';
+
+function port(v: string): number {
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 0 || n > 65535) throw new CliArgError('a port number 0..65535');
+  return n;
+}
+
+const program = new Command('resnet-local')
+  .description('local S3 server + classify API + S3-event-driven tagger, no AWS account needed')
+  .option('-m, --model <id|path>', 'zoo model id or path to an .onnx file', process.env.MODEL_ID ?? 'resnet50-v2')
+  .option('-l, --labels <file>', 'labels file for a user model ("<id> <name>" per line)')
+  .option('--model-id <id>', 'model id written into results (default: zoo id or file name)')
+  .option('-p, --port <n>', 'API port', port, 3000)
+  .option('--s3-port <n>', 'S3 port', port, 4568)
+  .option('--bucket <name>', 'input bucket', 'resnet-input')
+  .option('--data <dir>', 's3rver data folder', '.local-stack/s3')
+  .option('--concurrency <n>', 'API requests served at once (more wait; a full queue answers 429)', port, 4)
+  .option('--no-download', 'never download a zoo model that is not cached')
+  .option('--verbose', 'log every S3 request');
+
+const flags = program.parse().opts<{
+  model: string; labels?: string; modelId?: string; port: number; s3Port: number; bucket: string; data: string; concurrency: number; download: boolean; verbose?: boolean;
+}>();
+
+process.env.POWERTOOLS_LOG_LEVEL ??= flags.verbose ? 'INFO' : 'WARN';
+process.env.POWERTOOLS_METRICS_DISABLED ??= 'true';
+
+let lastPct = -1;
+try {
+  const stack = await startLocalStack({
+    model: flags.model,
+    ...(flags.labels ? { labels: flags.labels } : {}),
+    ...(flags.modelId ? { modelId: flags.modelId } : {}),
+    port: flags.port,
+    s3Port: flags.s3Port,
+    bucket: flags.bucket,
+    dataDir: flags.data,
+    concurrency: flags.concurrency,
+    download: flags.download,
+    verbose: flags.verbose ?? false,
+    onProgress: (done, total) => {
+      const pct = total ? Math.floor((100 * done) / total) : 0;
+      if (pct !== lastPct && pct % 10 === 0) process.stderr.write(`downloading ${flags.model}: ${pct}%\n`);
+      lastPct = pct;
+    },
+  });
+  const s3 = stack.s3Endpoint;
+  console.log(`resnet-serverless local stack
+  model        ${stack.modelId}
+  API          ${stack.apiUrl}   (POST /classify, POST /uploads, GET /results/{key}; web page at /)
+  S3           ${s3}   (credentials S3RVER / S3RVER, path-style)
+  bucket       s3://${stack.bucket}/   uploads → tags + s3://${stack.bucket}/${stack.resultsPrefix}${stack.modelId}/${stack.bucket}/<key>.json
+
+  try:
+    curl -s --data-binary @photo.jpg -H 'content-type: image/jpeg' ${stack.apiUrl}/classify
+    AWS_ACCESS_KEY_ID=S3RVER AWS_SECRET_ACCESS_KEY=S3RVER aws --endpoint-url ${s3} s3 cp photo.jpg s3://${stack.bucket}/photos/photo.jpg
+    AWS_ACCESS_KEY_ID=S3RVER AWS_SECRET_ACCESS_KEY=S3RVER aws --endpoint-url ${s3} s3api get-object-tagging --bucket ${stack.bucket} --key photos/photo.jpg
+    curl -s ${stack.apiUrl}/results/photos/photo.jpg
+  Ctrl-C stops.`);
+  const stop = (): void => {
+    void stack.close().then(() => process.exit(0));
+  };
+  process.once('SIGINT', stop);
+  process.once('SIGTERM', stop);
+} catch (err) {
+  if (err instanceof ResnetError && ['DOWNLOAD_FAILED', 'MODEL_NOT_CACHED'].includes(err.code)) {
+    console.error(`Cannot load model ${flags.model}: ${err.message}
+This machine may be offline. Either
+  - pass a local model:  npm start -- --model path/to/model.onnx --labels path/to/synset.txt
+  - or build an untrained demo model (labels are random!):
+      resnet build-model --arch resnet50 --out .cache/demo/resnet50-demo.onnx
+      npm start -- --model .cache/demo/resnet50-demo.onnx --labels path/to/synset.txt`);
+    process.exit(2);
+  }
+  if (err instanceof ResnetError) {
+    console.error(`${err.code}: ${err.message}`);
+    process.exit(2);
+  }
+  if (err instanceof Error && (err as NodeJS.ErrnoException).code === 'EADDRINUSE') {
+    console.error(`${err.message}: a port is taken; pick others with --port / --s3-port.`);
+    process.exit(2);
+  }
+  throw err;
+}
