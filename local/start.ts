@@ -6,6 +6,7 @@
 import { Command, InvalidArgumentError as CliArgError } from 'commander';
 
 import { ResnetError } from '../core/errors.js';
+import { ensureDemoModel } from './demo-model.js';
 import { startLocalStack } from './stack.js';
 
 function port(v: string): number {
@@ -25,21 +26,33 @@ const program = new Command('resnet-local')
   .option('--data <dir>', 's3rver data folder', '.local-stack/s3')
   .option('--concurrency <n>', 'API requests served at once (more wait; a full queue answers 429)', port, 4)
   .option('--no-download', 'never download a zoo model that is not cached')
+  .option('--demo', 'serve an untrained, locally generated ResNet-50 v2 (offline demo: its labels are meaningless)')
   .option('--verbose', 'log every S3 request');
 
 const flags = program.parse().opts<{
-  model: string; labels?: string; modelId?: string; port: number; s3Port: number; bucket: string; data: string; concurrency: number; download: boolean; verbose?: boolean;
+  model: string; labels?: string; modelId?: string; port: number; s3Port: number; bucket: string; data: string; concurrency: number; download: boolean; verbose?: boolean; demo?: boolean;
 }>();
+const modelChosen = program.getOptionValueSource('model') !== 'default' || process.env.MODEL_ID !== undefined;
 
 process.env.POWERTOOLS_LOG_LEVEL ??= flags.verbose ? 'INFO' : 'WARN';
 process.env.POWERTOOLS_METRICS_DISABLED ??= 'true';
 
 let lastPct = -1;
-try {
-  const stack = await startLocalStack({
-    model: flags.model,
-    ...(flags.labels ? { labels: flags.labels } : {}),
-    ...(flags.modelId ? { modelId: flags.modelId } : {}),
+
+/** Offline with no model chosen: the demo model keeps `npm start` working, loudly marked untrained. */
+async function demoFlags(reason: string): Promise<{ model: string; labels: string; modelId: string }> {
+  const demo = await ensureDemoModel();
+  console.error(`WARNING: ${reason}
+WARNING: serving ${demo.modelId}: a real ResNet-50 v2 graph with UNTRAINED weights — its labels are meaningless.
+WARNING: for real labels run \`npx resnet fetch resnet50-v2\` where there is internet (or place the files by hand), then npm start.`);
+  return { model: demo.modelPath, labels: demo.labelsPath, modelId: demo.modelId };
+}
+
+async function start(model: { model: string; labels?: string; modelId?: string }) {
+  return startLocalStack({
+    model: model.model,
+    ...(model.labels ? { labels: model.labels } : {}),
+    ...(model.modelId ? { modelId: model.modelId } : {}),
     port: flags.port,
     s3Port: flags.s3Port,
     bucket: flags.bucket,
@@ -53,6 +66,24 @@ try {
       lastPct = pct;
     },
   });
+}
+
+function offline(err: unknown): err is ResnetError {
+  return err instanceof ResnetError && ['DOWNLOAD_FAILED', 'MODEL_NOT_CACHED'].includes(err.code);
+}
+
+try {
+  const requested = {
+    model: flags.model,
+    ...(flags.labels ? { labels: flags.labels } : {}),
+    ...(flags.modelId ? { modelId: flags.modelId } : {}),
+  };
+  const stack = flags.demo
+    ? await start(await demoFlags('--demo given'))
+    : await start(requested).catch(async (err: unknown) => {
+        if (!offline(err) || modelChosen) throw err;
+        return start(await demoFlags(`cannot load ${flags.model} (${err.message.split('. ')[0]}).`));
+      });
   const s3 = stack.s3Endpoint;
   console.log(`resnet-serverless local stack
   model        ${stack.modelId}
@@ -72,13 +103,11 @@ try {
   process.once('SIGINT', stop);
   process.once('SIGTERM', stop);
 } catch (err) {
-  if (err instanceof ResnetError && ['DOWNLOAD_FAILED', 'MODEL_NOT_CACHED'].includes(err.code)) {
+  if (offline(err)) {
     console.error(`Cannot load model ${flags.model}: ${err.message}
 This machine may be offline. Either
-  - pass a local model:  npm start -- --model path/to/model.onnx --labels path/to/synset.txt
-  - or build an untrained demo model (labels are random!):
-      resnet build-model --arch resnet50 --out .cache/demo/resnet50-demo.onnx
-      npm start -- --model .cache/demo/resnet50-demo.onnx --labels path/to/synset.txt`);
+  - pass a local model:  npm start -- --model path/to/model.onnx --labels path/to/labels.txt
+  - or serve an untrained demo model (its labels are meaningless):  npm start -- --demo`);
     process.exit(2);
   }
   if (err instanceof ResnetError) {
