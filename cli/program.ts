@@ -4,6 +4,7 @@
  */
 import { Command, InvalidArgumentError as CommanderArgError, Option } from 'commander';
 
+import { registerBatchCommand } from '../batch/index.js';
 import { Classifier, type ClassifierOptions } from '../core/classifier.js';
 import { describeError, ResnetError } from '../core/errors.js';
 import { cachedModelPaths, defaultCacheDir, fetchModel } from '../core/fetch.js';
@@ -205,6 +206,8 @@ export function buildProgram(): Command {
         await classifier.dispose();
       }
     });
+
+  registerBatchCommand(program);
 
   return program;
 }

@@ -24,6 +24,22 @@ export interface SessionOptions {
 
 const DEFAULT_MAX_DYNAMIC_BATCH = 32;
 
+/**
+ * The onnxruntime options {@link ModelSession.create} uses, for callers that need an identical bare
+ * session (the benchmark's `session.run` floor).
+ * @default threads all cores; executionProviders ['cpu']
+ */
+export function ortSessionOptions(opts: Pick<SessionOptions, 'threads' | 'executionProviders'> = {}): ort.InferenceSession.SessionOptions {
+  return {
+    executionProviders: opts.executionProviders ?? ['cpu'],
+    intraOpNumThreads: opts.threads ?? os.availableParallelism(),
+    // Requests are parallelised across images by callers; one graph runs its ops in order.
+    interOpNumThreads: 1,
+    executionMode: 'sequential',
+    graphOptimizationLevel: 'all',
+  };
+}
+
 type TensorMetadata = Extract<ort.InferenceSession.ValueMetadata, { isTensor: true }>;
 
 function tensorMetadata(meta: readonly ort.InferenceSession.ValueMetadata[], kind: string): TensorMetadata {
@@ -79,14 +95,7 @@ export class ModelSession {
 
     let session: ort.InferenceSession;
     try {
-      session = await ort.InferenceSession.create(modelPath, {
-        executionProviders: opts.executionProviders ?? ['cpu'],
-        intraOpNumThreads: threads,
-        // Requests are parallelised across images by callers; one graph runs its ops in order.
-        interOpNumThreads: 1,
-        executionMode: 'sequential',
-        graphOptimizationLevel: 'all',
-      });
+      session = await ort.InferenceSession.create(modelPath, ortSessionOptions({ ...opts, threads }));
     } catch (err) {
       const reason = err instanceof Error ? err.message : String(err);
       throw new InvalidModelError(`onnxruntime could not load ${modelPath} (${reason}); check it is an ONNX file and not truncated`, err);

@@ -30,7 +30,7 @@ export async function ensureDemoModel(cacheDir: string = defaultCacheDir()): Pro
   const labelsPath = path.join(dir, 'placeholder-labels.txt');
   if (!existsSync(labelsPath)) {
     await mkdir(dir, { recursive: true });
-    const lines = Array.from({ length: 1000 }, (_, i) => `untrained-${String(i).padStart(3, '0')} untrained class ${i}`);
+    const lines = Array.from({ length: 1000 }, (_, i) => `${i} untrained-class-${i}`);
     await writeFile(labelsPath, `${lines.join('\n')}\n`);
   }
   return { modelPath, labelsPath, modelId: 'resnet50-v2-untrained', imagenetLabels: false };

@@ -129,7 +129,25 @@ describe('local/start.ts (the npm start entry)', () => {
     const p = run(['--model', 'resnet152-v1', '--no-download', '--port', '0', '--s3-port', '0', '--data', path.join(dir, 'cli2')], { RESNET_CACHE_DIR: empty });
     expect(await p.exited).toBe(2);
     expect(p.output()).toContain('--model path/to/model.onnx');
-    expect(p.output()).toContain('resnet build-model');
+    expect(p.output()).toContain('npm start -- --demo');
     await rm(empty, { recursive: true, force: true });
   }, 60_000);
+
+  test('offline with no model chosen, it serves an untrained demo model and says so', async () => {
+    const empty = await mkdtemp(path.join(os.tmpdir(), 'offline-cache-'));
+    // A closed local port stands in for "no internet": the download fails at once.
+    const p = run(['--port', '0', '--s3-port', '0', '--data', path.join(dir, 'cli3')], { RESNET_CACHE_DIR: empty, RESNET_MODEL_BASE_URL: 'http://127.0.0.1:9' });
+    const deadline = Date.now() + 90_000;
+    while (!p.output().includes('Ctrl-C stops') && Date.now() < deadline && p.child.exitCode === null) await new Promise((r) => setTimeout(r, 200));
+    expect(p.output()).toContain('UNTRAINED weights');
+    expect(p.output()).toMatch(/model\s+resnet50-v2-untrained/);
+    const api = /API\s+(http:\/\/\S+)/.exec(p.output())![1];
+    const res = await fetch(`${api}/classify`, { method: 'POST', headers: { 'content-type': 'image/jpeg' }, body: await gradientJpeg() });
+    const body = (await res.json()) as { model: string; labels: Array<{ index: number; id: string; name: string }> };
+    expect(body.model).toBe('resnet50-v2-untrained');
+    expect(body.labels[0]!.name).toBe(`untrained-class-${body.labels[0]!.index}`);
+    p.child.kill('SIGINT');
+    expect(await p.exited).toBe(0);
+    await rm(empty, { recursive: true, force: true });
+  }, 120_000);
 });

@@ -130,6 +130,66 @@ describe('preprocess', () => {
   });
 });
 
+describe('preprocess matches a direct float implementation of the triangle filter', () => {
+  // Straightforward double-precision PIL BILINEAR (per-output weights, no fixed point, no padding) over the
+  // centre crop. The fast path (integer weights, unrolled 3-/4-tap kernels) may differ by one level only
+  // where the exact value sits at a rounding boundary.
+  function taps(inSize: number, outSize: number, i: number): [number, number[]] {
+    const scale = inSize / outSize;
+    const fs = Math.max(scale, 1);
+    const center = (i + 0.5) * scale;
+    const lo = Math.max(Math.trunc(center - fs + 0.5), 0);
+    const hi = Math.min(Math.trunc(center + fs + 0.5), inSize);
+    const w = Array.from({ length: hi - lo }, (_, k) => Math.max(0, 1 - Math.abs((lo + k - center + 0.5) / fs)));
+    const total = w.reduce((a, b) => a + b, 0);
+    return [lo, w.map((v) => v / total)];
+  }
+  function reference(img: RgbImage): number[] {
+    const short = Math.min(img.width, img.height);
+    const ow = img.width <= img.height ? 256 : Math.floor((256 * img.width) / img.height);
+    const oh = img.width <= img.height ? Math.floor((256 * img.height) / img.width) : 256;
+    const x0 = centerCropOffset(ow, 224);
+    const y0 = centerCropOffset(oh, 224);
+    expect(short).toBeGreaterThan(0);
+    const out = new Array<number>(3 * PLANE);
+    for (let y = 0; y < 224; y++) {
+      const [ylo, wy] = taps(img.height, oh, y0 + y);
+      for (let x = 0; x < 224; x++) {
+        const [xlo, wx] = taps(img.width, ow, x0 + x);
+        for (let c = 0; c < 3; c++) {
+          let s = 0;
+          wy.forEach((a, j) => wx.forEach((b, i) => (s += a * b * img.data[((ylo + j) * img.width + xlo + i) * 3 + c])));
+          out[c * PLANE + y * 224 + x] = Math.round(s);
+        }
+      }
+    }
+    return out;
+  }
+  it.each([
+    [640, 480, '4 taps'],
+    [500, 375, '3 taps'],
+    [1200, 800, '7 taps, generic loop'],
+    [300, 200, '2 taps, slight enlargement'],
+    [100, 120, 'enlarging 2.6×'],
+  ])('%p×%p (%s)', (w, h) => {
+    // Smooth content plus noise, so both flat areas and edges are exercised.
+    const img = image(w, h, (x, y) => [(x * 7 + y * 3) % 256, (Math.sin(x / 9) * 100 + 128 + ((x * y) % 17)) | 0, (x ^ y) & 255]);
+    const ref = reference(img);
+    const t = preprocess(img);
+    let off = 0;
+    let worst = 0;
+    for (let i = 0; i < ref.length; i++) {
+      const c = Math.floor(i / PLANE);
+      const level = (t[i] * std[c] + mean[c]) * 255;
+      const d = Math.abs(level - ref[i]);
+      worst = Math.max(worst, d);
+      if (d > 0.01) off++;
+    }
+    expect(worst).toBeLessThanOrEqual(1.01);
+    expect(off / ref.length).toBeLessThan(0.01);
+  });
+});
+
 describe('tenCrop', () => {
   // 256 wide (no horizontal resize) × 320 high (no vertical resize either: short side is 256).
   const img = image(256, 320, (x, y) => [x, y % 256, Math.floor(y / 256) * 100]);

@@ -1,0 +1,178 @@
+/**
+ * The decode/preprocess stage: a pool of worker threads (one per core by default), so JPEG
+ * decoding runs in parallel with inference instead of on the event loop that feeds it.
+ *
+ * Worker file resolution (compiled JS vs TypeScript sources): from `dist/` the pool starts
+ * `prepare-worker.js` directly. From the TypeScript sources (jest, `npx tsx`) it starts
+ * `prepare-worker.ts` through a bootstrap that registers tsx's ESM hooks in the worker. If the workers cannot
+ * start at all, the pool falls back to preparing in the calling thread with
+ * `Classifier.prepare` (same code path, no parallelism) and says so in `mode`.
+ */
+import { existsSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import os from 'node:os';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { Worker } from 'node:worker_threads';
+
+import { ResnetError, type ErrorCode } from '../core/errors.js';
+import type { PreprocessConfig } from '../core/types.js';
+import type { PrepareRequest, PrepareResponse } from './prepare-worker.js';
+
+/** Tensors for one image and the time spent making them. */
+export interface Prepared {
+  tensors: Float32Array[];
+  decodeMs: number;
+  preprocessMs: number;
+}
+
+/** What the in-thread fallback calls (the core's `Classifier.prepare`). */
+export type InThreadPrepare = (bytes: Uint8Array, opts: { tenCrop?: boolean }) => Promise<Prepared>;
+
+/** Options of {@link PreparePool.start}. */
+export interface PreparePoolOptions {
+  /** Worker threads; 0 prepares in the calling thread. @default os.availableParallelism() */
+  workers?: number;
+  /** Preprocessing recipe (the classifier's `preprocessConfig`). */
+  cfg: PreprocessConfig;
+  /** Largest image in pixels. @default the decoder's default (env RESNET_MAX_PIXELS) */
+  maxPixels?: number;
+  /** Ten-crop tensors per image. @default false */
+  tenCrop?: boolean;
+  /** Fallback when workers are disabled or cannot start. */
+  inThread: InThreadPrepare;
+  /** Startup timeout per worker, in milliseconds. @default 30000 */
+  startTimeoutMs?: number;
+  /** Log line sink. */
+  log?: (msg: string) => void;
+}
+
+interface Slot {
+  worker: Worker;
+  inflight: number;
+}
+
+type Pending = { resolve: (p: Prepared) => void; reject: (e: unknown) => void };
+
+/** How to start a worker: the compiled file, or an eval'd bootstrap that registers tsx first. */
+export function workerEntry(): { script: URL | string; eval: boolean } {
+  const here = import.meta.url;
+  const js = new URL('./prepare-worker.js', here);
+  if (/\.m?js$/.test(here) && existsSync(fileURLToPath(js))) return { script: js, eval: false };
+  // From TypeScript sources: `--import tsx` in a worker's execArgv is not honoured by Node 20, so a
+  // small bootstrap registers tsx's ESM hooks in the worker and then imports the .ts entry.
+  const tsxApi = pathToFileURL(createRequire(here).resolve('tsx/package.json').replace(/package\.json$/, 'dist/esm/api/index.mjs')).href;
+  const entry = new URL('./prepare-worker.ts', here).href;
+  return { script: `import(${JSON.stringify(tsxApi)}).then((m) => { m.register(); return import(${JSON.stringify(entry)}); });`, eval: true };
+}
+
+/** A pool of decode/preprocess workers with per-job promises. */
+export class PreparePool {
+  private readonly pending = new Map<number, Pending>();
+  private nextId = 1;
+  private closed = false;
+
+  private constructor(
+    private readonly slots: Slot[],
+    private readonly opts: PreparePoolOptions,
+    /** `workers` or `in-thread` (no workers asked for, or they failed to start). */
+    readonly mode: 'workers' | 'in-thread',
+  ) {
+    for (const s of slots) {
+      s.worker.on('message', (m: PrepareResponse) => this.settle(s, m));
+      s.worker.on('error', (err) => this.failAll(err));
+    }
+  }
+
+  /** Number of worker threads (0 in-thread). */
+  get size(): number {
+    return this.slots.length;
+  }
+
+  /** Starts the workers and waits until each has loaded the decoder. */
+  static async start(opts: PreparePoolOptions): Promise<PreparePool> {
+    const n = opts.workers ?? os.availableParallelism();
+    if (n <= 0) return new PreparePool([], opts, 'in-thread');
+    const entry = workerEntry();
+    const workers: Worker[] = [];
+    try {
+      await Promise.all(
+        Array.from({ length: n }, async () => {
+          const w = new Worker(entry.script, { eval: entry.eval });
+          workers.push(w);
+          await new Promise<void>((resolve, reject) => {
+            // Only our own listeners come off afterwards: removeAllListeners() would also drop the
+            // Worker's internal ones that keep its message port referenced, and replies stop arriving.
+            const done = (err?: unknown): void => {
+              clearTimeout(timer);
+              w.off('message', onReady).off('error', done).off('exit', onExit);
+              if (err === undefined) resolve();
+              else reject(err instanceof Error ? err : new Error(String(err)));
+            };
+            const onReady = (): void => done();
+            const onExit = (code: number): void => done(new Error(`worker exited with code ${code}`));
+            const timer = setTimeout(() => done(new Error('worker did not start in time')), opts.startTimeoutMs ?? 30_000);
+            w.on('message', onReady).on('error', done).on('exit', onExit);
+          });
+        }),
+      );
+    } catch (err) {
+      await Promise.all(workers.map((w) => w.terminate()));
+      opts.log?.(`decode workers could not start (${err instanceof Error ? err.message : String(err)}); preparing in the main thread`);
+      return new PreparePool([], opts, 'in-thread');
+    }
+    return new PreparePool(
+      workers.map((worker) => ({ worker, inflight: 0 })),
+      opts,
+      'workers',
+    );
+  }
+
+  /**
+   * Decodes and preprocesses one image on the least busy worker.
+   * @throws the decoder's typed errors (EmptyInputError, CorruptImageError, ...) as `ResnetError` with the same code
+   */
+  prepare(bytes: Uint8Array): Promise<Prepared> {
+    if (this.closed) return Promise.reject(new Error('prepare pool is closed'));
+    if (this.slots.length === 0) return this.opts.inThread(bytes, { tenCrop: this.opts.tenCrop ?? false });
+    let slot = this.slots[0]!;
+    for (const s of this.slots) if (s.inflight < slot.inflight) slot = s;
+    const id = this.nextId++;
+    slot.inflight++;
+    // A Buffer from the SDK or fs can be a view into a shared pool; only a whole buffer may be transferred.
+    const whole = bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength && bytes.buffer instanceof ArrayBuffer;
+    const payload = whole ? bytes : bytes.slice();
+    const req: PrepareRequest = {
+      id,
+      bytes: payload,
+      cfg: this.opts.cfg,
+      tenCrop: this.opts.tenCrop ?? false,
+      ...(this.opts.maxPixels !== undefined ? { maxPixels: this.opts.maxPixels } : {}),
+    };
+    return new Promise<Prepared>((resolve, reject) => {
+      this.pending.set(id, { resolve, reject });
+      slot.worker.postMessage(req, [payload.buffer as ArrayBuffer]);
+    });
+  }
+
+  private settle(slot: Slot, m: PrepareResponse): void {
+    slot.inflight--;
+    const p = this.pending.get(m.id);
+    if (!p) return;
+    this.pending.delete(m.id);
+    if (m.ok) p.resolve({ tensors: m.tensors, decodeMs: m.decodeMs, preprocessMs: m.preprocessMs });
+    else if (m.error.typed) p.reject(new ResnetError(m.error.code as ErrorCode, m.error.message, { retryable: m.error.retryable }));
+    else p.reject(new Error(m.error.message));
+  }
+
+  private failAll(err: unknown): void {
+    for (const p of this.pending.values()) p.reject(err);
+    this.pending.clear();
+  }
+
+  /** Stops the workers; pending jobs are rejected. */
+  async close(): Promise<void> {
+    this.closed = true;
+    this.failAll(new Error('prepare pool closed'));
+    await Promise.all(this.slots.map((s) => s.worker.terminate()));
+  }
+}

@@ -1,0 +1,60 @@
+/**
+ * Worker-thread entry of the decode/preprocess pool: the same two calls as
+ * `Classifier.prepare` (decodeImage with the recipe's short side as `minShortSide`, then
+ * preprocess or tenCrop), so batch results equal the s3-tagger's bit for bit.
+ */
+import { performance } from 'node:perf_hooks';
+import { parentPort } from 'node:worker_threads';
+
+import { decodeImage } from '../core/decode.js';
+import { ResnetError } from '../core/errors.js';
+import { preprocess, tenCrop } from '../core/preprocess.js';
+import type { PreprocessConfig } from '../core/types.js';
+
+/** A job sent to a worker. */
+export interface PrepareRequest {
+  id: number;
+  bytes: Uint8Array;
+  cfg: PreprocessConfig;
+  maxPixels?: number;
+  tenCrop: boolean;
+}
+
+/** A worker's answer. */
+export type PrepareResponse =
+  | { id: number; ok: true; tensors: Float32Array[]; decodeMs: number; preprocessMs: number }
+  | { id: number; ok: false; error: { code: string; message: string; retryable: boolean; typed: boolean } };
+
+const port = parentPort;
+if (port) {
+  port.on('message', (req: PrepareRequest) => {
+    void (async () => {
+      try {
+        const t0 = performance.now();
+        const img = await decodeImage(req.bytes, {
+          minShortSide: req.cfg.resizeShortSide,
+          ...(req.maxPixels !== undefined ? { maxPixels: req.maxPixels } : {}),
+        });
+        const t1 = performance.now();
+        const tensors = req.tenCrop ? tenCrop(img, req.cfg) : [preprocess(img, req.cfg)];
+        const t2 = performance.now();
+        const res: PrepareResponse = { id: req.id, ok: true, tensors, decodeMs: t1 - t0, preprocessMs: t2 - t1 };
+        port.postMessage(res, tensors.map((t) => t.buffer as ArrayBuffer));
+      } catch (err) {
+        const typed = err instanceof ResnetError;
+        const res: PrepareResponse = {
+          id: req.id,
+          ok: false,
+          error: {
+            code: typed ? err.code : 'INTERNAL',
+            message: err instanceof Error ? err.message : String(err),
+            retryable: typed ? err.retryable : false,
+            typed,
+          },
+        };
+        port.postMessage(res);
+      }
+    })();
+  });
+  port.postMessage({ ready: true });
+}

@@ -1,0 +1,172 @@
+/**
+ * `npm run bench:batch` — throughput of the batch worker with a generated ResNet-50 (v1, dynamic
+ * batch) over a local folder of JPEGs, 0.3 MP and 12 MP. In the same run it measures the two
+ * ceilings the pipeline is bounded by — decode+preprocess alone (all worker threads) and
+ * inference alone on ready tensors — and prints end-to-end / min(ceilings) against the 80 % floor:
+ * the stages must overlap, not add up.
+ *
+ * Usage: node dist/scripts/bench-batch.js [--n03 64] [--n12 12] [--batch 16] [--ep cpu] [--wait 10] [--workers n]
+ *        [--sets 0.3mp,12mp] [--json]
+ */
+import { existsSync } from 'node:fs';
+import { mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+
+import { PreparePool } from '../batch/prepare-pool.js';
+import { runBatch, type BatchSummary } from '../batch/run-batch.js';
+import { Classifier } from '../core/classifier.js';
+import { writeResNet } from '../core/model-builder/index.js';
+
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), fileURLToPath(import.meta.url).includes(`${path.sep}dist${path.sep}`) ? '../..' : '..');
+const CACHE = path.join(ROOT, '.cache/bench-batch');
+const FLOOR = 0.8;
+
+const { values: args } = parseArgs({
+  options: {
+    n03: { type: 'string', default: '64' },
+    n12: { type: 'string', default: '12' },
+    batch: { type: 'string', default: '16' },
+    ep: { type: 'string', default: 'cpu' },
+    wait: { type: 'string', default: '50' },
+    workers: { type: 'string' },
+    sets: { type: 'string', default: '0.3mp,12mp' },
+    json: { type: 'boolean', default: false },
+  },
+});
+
+/** A photo-like test image: smooth gradients plus mild noise (pure noise would make huge JPEGs). */
+async function makeJpeg(width: number, height: number, seed: number): Promise<Buffer> {
+  const sharp = (await import('sharp')).default;
+  const px = Buffer.alloc(width * height * 3);
+  let s = seed * 2654435761 >>> 0;
+  for (let y = 0; y < height; y++) {
+    for (let x = 0; x < width; x++) {
+      s = (s * 1664525 + 1013904223) >>> 0;
+      const n = (s >>> 28) - 8;
+      const o = (y * width + x) * 3;
+      px[o] = Math.max(0, Math.min(255, ((x * 255) / width + seed * 37) % 256 + n));
+      px[o + 1] = Math.max(0, Math.min(255, ((y * 255) / height + seed * 91) % 256 + n));
+      px[o + 2] = Math.max(0, Math.min(255, (((x + y) * 128) / (width + height) + seed * 13) % 256 + n));
+    }
+  }
+  return sharp(px, { raw: { width, height, channels: 3 } }).jpeg({ quality: 90 }).toBuffer();
+}
+
+async function imageSet(name: string, width: number, height: number, n: number): Promise<string> {
+  const dir = path.join(CACHE, name);
+  await mkdir(dir, { recursive: true });
+  const have = (await readdir(dir)).filter((f) => f.endsWith('.jpg')).length;
+  for (let i = have; i < n; i++) await writeFile(path.join(dir, `${String(i).padStart(4, '0')}.jpg`), await makeJpeg(width, height, i + 1));
+  return dir;
+}
+
+async function modelFiles(): Promise<{ model: string; labels: string }> {
+  const model = path.join(CACHE, 'resnet50-v1-dynamic.onnx');
+  if (!existsSync(model)) await writeResNet({ depth: 50, version: 1, batch: 'dynamic', classes: 1000 }, model);
+  const shared = path.resolve(ROOT, '../shared/data/synset.txt');
+  if (existsSync(shared)) return { model, labels: shared };
+  const labels = path.join(CACHE, 'labels.txt');
+  await writeFile(labels, Array.from({ length: 1000 }, (_, i) => `c${i} class ${i}`).join('\n'));
+  return { model, labels };
+}
+
+interface Row {
+  set: string;
+  images: number;
+  megapixels: number;
+  decodeCeiling: number;
+  inferenceCeiling: number;
+  endToEnd: number;
+  ratio: number;
+  /** When both stages need every core, they share it: 1 / (1/decode + 1/inference) is the most a pipeline can do. */
+  sharedCpuBound: number;
+  summary: BatchSummary;
+}
+
+async function measure(classifier: Classifier, set: string, dir: string, mp: number, batch: number): Promise<Row> {
+  const files = (await readdir(dir)).filter((f) => f.endsWith('.jpg')).sort();
+  const bytes = await Promise.all(files.map((f) => readFile(path.join(dir, f))));
+
+  // Decode ceiling: the worker pool alone, every core busy, two jobs queued per worker.
+  const pool = await PreparePool.start({ cfg: classifier.preprocessConfig, inThread: (b, o) => classifier.prepare(b, o) });
+  const tensors: Float32Array[] = [];
+  let next = 0;
+  const t0 = performance.now();
+  await Promise.all(
+    Array.from({ length: Math.max(1, pool.size) * 2 }, async () => {
+      while (next < bytes.length) {
+        const p = await pool.prepare(bytes[next++]!);
+        if (tensors.length < batch * 2) tensors.push(p.tensors[0]!);
+      }
+    }),
+  );
+  const decodeCeiling = (bytes.length * 1000) / (performance.now() - t0);
+  await pool.close();
+
+  // Inference ceiling: ready tensors, the same batch size, after one warm-up batch.
+  const warm = tensors.slice(0, batch);
+  await classifier.infer(warm);
+  const rounds = Math.max(2, Math.ceil(Math.min(bytes.length, 48) / batch));
+  const t1 = performance.now();
+  for (let r = 0; r < rounds; r++) await classifier.infer(warm);
+  const inferenceCeiling = (rounds * warm.length * 1000) / (performance.now() - t1);
+
+  // End to end: the real worker over the folder (results to a scratch folder, no skipping).
+  const out = path.join(CACHE, `out-${set}`);
+  await rm(out, { recursive: true, force: true });
+  const summary = await runBatch({
+    input: dir,
+    classifier,
+    outDir: out,
+    force: true,
+    batchSize: batch,
+    batchWaitMs: Number(args.wait),
+    ...(args.workers !== undefined ? { workers: Number(args.workers) } : {}),
+    progress: { tty: 'off' },
+    log: () => undefined,
+  });
+  const endToEnd = summary.imagesPerSecond;
+  const sharedCpuBound = 1 / (1 / decodeCeiling + 1 / inferenceCeiling);
+  return { set, images: bytes.length, megapixels: mp, decodeCeiling, inferenceCeiling, endToEnd, ratio: endToEnd / Math.min(decodeCeiling, inferenceCeiling), sharedCpuBound, summary };
+}
+
+const batch = Number(args.batch);
+const { model, labels } = await modelFiles();
+const sets = [
+  { name: '0.3mp', w: 640, h: 480, n: Number(args.n03) },
+  { name: '12mp', w: 4000, h: 3000, n: Number(args.n12) },
+].filter((s) => String(args.sets).split(',').includes(s.name));
+const dirs = await Promise.all(sets.map((s) => imageSet(s.name, s.w, s.h, s.n)));
+const classifier = await Classifier.load({ model, labels, modelId: 'resnet50-v1-generated', executionProviders: [String(args.ep)] });
+const rows: Row[] = [];
+try {
+  for (let i = 0; i < sets.length; i++) rows.push(await measure(classifier, sets[i]!.name, dirs[i]!, (sets[i]!.w * sets[i]!.h) / 1e6, batch));
+} finally {
+  await classifier.dispose();
+}
+
+if (args.json) console.log(JSON.stringify({ cores: os.availableParallelism(), ep: args.ep, batch, rows }));
+else {
+  console.log(`bench:batch — generated ResNet-50 v1 (dynamic batch ${batch}), ep ${args.ep}, ${os.availableParallelism()} cores (${os.cpus()[0]?.model ?? '?'}), node ${process.version}`);
+  console.log('set     images  decode-ceiling  infer-ceiling  end-to-end  e2e/min(ceil)  floor  verdict  | shared-CPU bound  e2e/bound');
+  for (const r of rows) {
+    console.log(
+      `${r.set.padEnd(7)} ${String(r.images).padStart(6)}  ${r.decodeCeiling.toFixed(1).padStart(10)} img/s ${r.inferenceCeiling.toFixed(1).padStart(9)} img/s ${r.endToEnd.toFixed(1).padStart(7)} img/s ${(r.ratio * 100).toFixed(0).padStart(10)} %  ${(FLOOR * 100).toFixed(0)} %   ${r.ratio >= FLOOR ? 'ok   ' : 'BELOW'}  | ${r.sharedCpuBound.toFixed(1).padStart(9)} img/s ${((r.endToEnd / r.sharedCpuBound) * 100).toFixed(0).padStart(7)} %`,
+    );
+  }
+  console.log(
+    'On a CPU-only machine decode and inference share the same cores, so end to end cannot exceed the shared-CPU bound ' +
+      '(= max/(decode+inference) of min(ceilings)); the 80 % floor is reachable only where one ceiling is several times the other.',
+  );
+  for (const r of rows) {
+    const st = r.summary.stages;
+    console.log(
+      `  ${r.set}: per-stage capacity img/s — read ${st.download.perSecond}, decode ${st.decode.perSecond}, preprocess ${st.preprocess.perSecond}, ` +
+        `inference ${st.inference.perSecond} (mean batch ${r.summary.meanBatch}), write ${st.write.perSecond}; decoding ${r.summary.prepareMode}`,
+    );
+  }
+}
