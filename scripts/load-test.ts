@@ -11,7 +11,6 @@
  * The only acceptable failures are deliberate 429s (the stack's queue limit); any other non-200
  * makes the script exit 1.
  */
-import { existsSync } from 'node:fs';
 import { readdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -19,7 +18,7 @@ import { performance } from 'node:perf_hooks';
 import { Command } from 'commander';
 
 import { cachedModelPaths } from '../core/fetch.js';
-import { writeResNet } from '../core/model-builder/index.js';
+import { ensureDemoModel } from '../local/demo-model.js';
 import { startLocalStack, type LocalStack } from '../local/stack.js';
 
 const flags = new Command('load-test')
@@ -39,12 +38,9 @@ process.env.POWERTOOLS_METRICS_DISABLED ??= 'true';
 async function pickModel(): Promise<{ model: string; labels?: string }> {
   if (flags.model) return { model: flags.model, ...(flags.model.endsWith('.onnx') ? { labels: flags.labels } : {}) };
   if (cachedModelPaths('resnet50-v2')) return { model: 'resnet50-v2' };
-  const file = path.resolve('.cache/load-test/resnet50-v2-generated.onnx');
-  if (!existsSync(file)) {
-    console.log('resnet50-v2 is not cached: building an untrained ResNet-50 v2 (same cost) ...');
-    await writeResNet({ depth: 50, version: 2 }, file);
-  }
-  return { model: file, labels: flags.labels };
+  console.log('resnet50-v2 is not cached: using the untrained ResNet-50 v2 of `npm start --demo` (same cost) ...');
+  const demo = await ensureDemoModel();
+  return { model: demo.modelPath, labels: demo.labelsPath };
 }
 
 function percentile(sorted: number[], p: number): number {
