@@ -2,7 +2,7 @@ import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['dist/**', 'cdk.out/**', 'node_modules/**', 'coverage/**', '.cache/**', 'layers/build/**', '.local-stack/**'] },
+  { ignores: ['dist/**', 'cdk.out/**', 'node_modules/**', 'coverage/**', '.cache/**', 'layers/build/**', '.local-stack/**', '.gpu/**', '.gl/**'] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {
