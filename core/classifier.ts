@@ -36,6 +36,8 @@ export interface ClassifierOptions {
   threads?: number;
   /** onnxruntime execution providers, in order of preference. @default ['cpu'] */
   executionProviders?: string[];
+  /** onnxruntime intra-op threads may busy-wait (see `SessionOptions.allowSpinning`). @default true */
+  allowSpinning?: boolean;
   /** Largest image accepted, in pixels, checked from the header before decoding. @default decoder's default (env RESNET_MAX_PIXELS) */
   maxPixels?: number;
 }
@@ -132,6 +134,7 @@ export class Classifier {
     const session = await ModelSession.create(resolved.modelPath, {
       ...(opts.threads !== undefined ? { threads: opts.threads } : {}),
       ...(opts.executionProviders ? { executionProviders: opts.executionProviders } : {}),
+      ...(opts.allowSpinning !== undefined ? { allowSpinning: opts.allowSpinning } : {}),
     });
     if (labels.length !== session.numClasses) {
       await session.dispose();

@@ -5,8 +5,18 @@
  * inference alone on ready tensors — and prints end-to-end / min(ceilings) against the 80 % floor:
  * the stages must overlap, not add up.
  *
- * Usage: node dist/scripts/bench-batch.js [--n03 64] [--n12 12] [--batch 16] [--ep cpu] [--wait 10] [--workers n]
- *        [--sets 0.3mp,12mp] [--json]
+ * Usage: node dist/scripts/bench-batch.js [--n03 64] [--n12 12] [--batch 16] [--ep cpu] [--wait ms] [--workers n]
+ *        [--sets 0.3mp,12mp] [--spin] [--json]
+ *
+ * How the ceilings are measured (both with every core, in the same process and session as the run):
+ *  - decode ceiling: the worker pool alone (one worker per core, two jobs queued per worker) over the
+ *    set's files, already in memory;
+ *  - inference ceiling: ready tensors through the same session (spinning off, as the worker opens
+ *    it) at the same batch size, after one warm-up batch.
+ * CPU time per image (process.cpuUsage, all threads) is recorded for each stage: on a CPU-only
+ * machine both stages need the same cores, so the best pipeline can do is
+ * cores / (decode CPU + inference CPU) per image, and e2e / min(ceilings) cannot exceed
+ * max(D, I) / (D + I) with D, I the per-image CPU costs.
  */
 import { existsSync } from 'node:fs';
 import { mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
@@ -31,10 +41,12 @@ const { values: args } = parseArgs({
     n12: { type: 'string', default: '12' },
     batch: { type: 'string', default: '16' },
     ep: { type: 'string', default: 'cpu' },
-    wait: { type: 'string', default: '50' },
+    wait: { type: 'string' },
     workers: { type: 'string' },
     sets: { type: 'string', default: '0.3mp,12mp' },
     json: { type: 'boolean', default: false },
+    /** A/B switch: let onnxruntime's intra-op threads spin (onnxruntime's default; the worker turns it off). */
+    spin: { type: 'boolean', default: false },
   },
 });
 
@@ -74,6 +86,11 @@ async function modelFiles(): Promise<{ model: string; labels: string }> {
   return { model, labels };
 }
 
+function cpuMsSince(start: NodeJS.CpuUsage): number {
+  const d = process.cpuUsage(start);
+  return (d.user + d.system) / 1000;
+}
+
 interface Row {
   set: string;
   images: number;
@@ -84,6 +101,8 @@ interface Row {
   ratio: number;
   /** When both stages need every core, they share it: 1 / (1/decode + 1/inference) is the most a pipeline can do. */
   sharedCpuBound: number;
+  /** CPU milliseconds per image (all threads): decode+preprocess alone, inference alone, and the whole pipeline. */
+  cpuMs: { decode: number; inference: number; endToEnd: number };
   summary: BatchSummary;
 }
 
@@ -95,6 +114,7 @@ async function measure(classifier: Classifier, set: string, dir: string, mp: num
   const pool = await PreparePool.start({ cfg: classifier.preprocessConfig, inThread: (b, o) => classifier.prepare(b, o) });
   const tensors: Float32Array[] = [];
   let next = 0;
+  const c0 = process.cpuUsage();
   const t0 = performance.now();
   await Promise.all(
     Array.from({ length: Math.max(1, pool.size) * 2 }, async () => {
@@ -105,15 +125,18 @@ async function measure(classifier: Classifier, set: string, dir: string, mp: num
     }),
   );
   const decodeCeiling = (bytes.length * 1000) / (performance.now() - t0);
+  const decodeCpu = cpuMsSince(c0) / bytes.length;
   await pool.close();
 
   // Inference ceiling: ready tensors, the same batch size, after one warm-up batch.
   const warm = tensors.slice(0, batch);
   await classifier.infer(warm);
   const rounds = Math.max(2, Math.ceil(Math.min(bytes.length, 48) / batch));
+  const c1 = process.cpuUsage();
   const t1 = performance.now();
   for (let r = 0; r < rounds; r++) await classifier.infer(warm);
   const inferenceCeiling = (rounds * warm.length * 1000) / (performance.now() - t1);
+  const inferenceCpu = cpuMsSince(c1) / (rounds * warm.length);
 
   // End to end: the real worker over the folder (results to a scratch folder, no skipping).
   const out = path.join(CACHE, `out-${set}`);
@@ -124,14 +147,16 @@ async function measure(classifier: Classifier, set: string, dir: string, mp: num
     outDir: out,
     force: true,
     batchSize: batch,
-    batchWaitMs: Number(args.wait),
+    ...(args.wait !== undefined ? { batchWaitMs: Number(args.wait) } : {}),
     ...(args.workers !== undefined ? { workers: Number(args.workers) } : {}),
     progress: { tty: 'off' },
     log: () => undefined,
   });
+  // Steady state only: the run's own worker start-up (tsx compiling in each worker from sources) is left out, as in its img/s.
+  const endToEndCpu = summary.cpuMsPerImage;
   const endToEnd = summary.imagesPerSecond;
   const sharedCpuBound = 1 / (1 / decodeCeiling + 1 / inferenceCeiling);
-  return { set, images: bytes.length, megapixels: mp, decodeCeiling, inferenceCeiling, endToEnd, ratio: endToEnd / Math.min(decodeCeiling, inferenceCeiling), sharedCpuBound, summary };
+  return { set, images: bytes.length, megapixels: mp, decodeCeiling, inferenceCeiling, endToEnd, ratio: endToEnd / Math.min(decodeCeiling, inferenceCeiling), sharedCpuBound, cpuMs: { decode: decodeCpu, inference: inferenceCpu, endToEnd: endToEndCpu }, summary };
 }
 
 const batch = Number(args.batch);
@@ -141,7 +166,9 @@ const sets = [
   { name: '12mp', w: 4000, h: 3000, n: Number(args.n12) },
 ].filter((s) => String(args.sets).split(',').includes(s.name));
 const dirs = await Promise.all(sets.map((s) => imageSet(s.name, s.w, s.h, s.n)));
-const classifier = await Classifier.load({ model, labels, modelId: 'resnet50-v1-generated', executionProviders: [String(args.ep)] });
+// Opened as runBatch opens its own: intra-op threads do not spin, so they leave the cores to the decoders.
+const classifier = await Classifier.load({ model, labels, modelId: 'resnet50-v1-generated', executionProviders: [String(args.ep)], allowSpinning: args.spin });
+const loadBefore = os.loadavg();
 const rows: Row[] = [];
 try {
   for (let i = 0; i < sets.length; i++) rows.push(await measure(classifier, sets[i]!.name, dirs[i]!, (sets[i]!.w * sets[i]!.h) / 1e6, batch));
@@ -149,13 +176,27 @@ try {
   await classifier.dispose();
 }
 
-if (args.json) console.log(JSON.stringify({ cores: os.availableParallelism(), ep: args.ep, batch, rows }));
+const loadAfter = os.loadavg();
+const cores = os.availableParallelism();
+const load = (l: number[]): string => l.map((x) => x.toFixed(2)).join(' ');
+if (args.json) console.log(JSON.stringify({ cores, ep: args.ep, batch, loadavgBefore: loadBefore, loadavgAfter: loadAfter, rows }));
 else {
-  console.log(`bench:batch — generated ResNet-50 v1 (dynamic batch ${batch}), ep ${args.ep}, ${os.availableParallelism()} cores (${os.cpus()[0]?.model ?? '?'}), node ${process.version}`);
+  console.log(`bench:batch — generated ResNet-50 v1 (dynamic batch ${batch}), ep ${args.ep}${args.spin ? ' (intra-op spinning ON)' : ''}, ${cores} cores (${os.cpus()[0]?.model ?? '?'}), node ${process.version}`);
+  console.log(`load average (1/5/15 min) before ${load(loadBefore)}, after ${load(loadAfter)}: above ${cores} means other work shared the cores and every rate is low`);
   console.log('set     images  decode-ceiling  infer-ceiling  end-to-end  e2e/min(ceil)  floor  verdict  | shared-CPU bound  e2e/bound');
   for (const r of rows) {
     console.log(
       `${r.set.padEnd(7)} ${String(r.images).padStart(6)}  ${r.decodeCeiling.toFixed(1).padStart(10)} img/s ${r.inferenceCeiling.toFixed(1).padStart(9)} img/s ${r.endToEnd.toFixed(1).padStart(7)} img/s ${(r.ratio * 100).toFixed(0).padStart(10)} %  ${(FLOOR * 100).toFixed(0)} %   ${r.ratio >= FLOOR ? 'ok   ' : 'BELOW'}  | ${r.sharedCpuBound.toFixed(1).padStart(9)} img/s ${((r.endToEnd / r.sharedCpuBound) * 100).toFixed(0).padStart(7)} %`,
+    );
+  }
+  console.log('CPU cost per image (all threads; the stages share the same cores):');
+  for (const r of rows) {
+    const { decode: d, inference: i, endToEnd: e } = r.cpuMs;
+    const reachable = Math.max(d, i) / (d + i);
+    console.log(
+      `  ${r.set}: decode+preprocess ${d.toFixed(0)} CPU-ms, inference ${i.toFixed(0)} CPU-ms, pipeline ${e.toFixed(0)} CPU-ms ` +
+        `(${(((e - d - i) / (d + i)) * 100).toFixed(0)} % over the stages' sum) → best reachable e2e/min(ceil) = max/(sum) = ${(reachable * 100).toFixed(0)} %` +
+        (reachable < FLOOR ? `: the ${(FLOOR * 100).toFixed(0)} % floor needs the cheaper stage ≤ ${(((1 - FLOOR) / FLOOR) * 100).toFixed(0)} % of the dearer, here ${((Math.min(d, i) / Math.max(d, i)) * 100).toFixed(0)} %` : ''),
     );
   }
   console.log(

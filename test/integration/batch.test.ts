@@ -148,6 +148,8 @@ describe('batch worker against local S3', () => {
     expect(first.unfinished).toBe(0);
     expect(first.prepareMode).toBe('workers');
     expect(first.meanBatch).toBeGreaterThan(1);
+    // Every image costs CPU somewhere (decode workers, onnxruntime): a zero here means the clock is not wired.
+    expect(first.cpuMsPerImage).toBeGreaterThan(1);
     expect(Object.keys(first.failuresByCode).sort()).toEqual(expect.arrayContaining(['EMPTY_INPUT', 'UNSUPPORTED_FORMAT']));
     expect(Object.values(first.failuresByCode).reduce((a, b) => a + b, 0)).toBe(3);
 
@@ -258,6 +260,9 @@ describe('batch worker against local S3', () => {
     const child = spawnWorker([
       `s3://${BUCKET}/in/2`, '--endpoint', s3.endpoint, '--model', modelPath, '--labels', SYNSET_PATH, '--model-id', model,
       '--ep', 'cpu', '--threads', '2', '--workers', '1', '--manifest', manifest, '--progress', 'off', '--grace', '30', '--results-prefix', PREFIX,
+      // Small queues (about 45 objects in flight at most), so the listing of 100 is not exhausted when
+      // SIGTERM comes: with all of it in flight already, draining would finish the run (exit 0).
+      '--downloads', '1', '--batch-size', '4', '--writers', '2',
     ]);
     const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
     await waitFor(async () => (await listKeys(`${PREFIX}${model}/`)).length >= 10, 90_000);
