@@ -31,11 +31,17 @@ const NATURAL = new Uint8Array([
 ]);
 
 const LOOKUP_BITS = 9;
+const LOOKUP_MASK = (1 << LOOKUP_BITS) - 1;
 
 /** Huffman table: a 9-bit lookup for short codes plus canonical-code arrays for longer ones. */
 interface HuffTable {
   /** (length << 8) | symbol, 0 when the code is longer than LOOKUP_BITS. */
   lookup: Uint16Array;
+  /**
+   * For skipping AC symbols (1/8 scale): (zigzag advance << 5) | (code length + extra bits), with
+   * advance r+1 for a coefficient, 16 for ZRL and 64 for EOB; 0 when the code is longer than LOOKUP_BITS.
+   */
+  skip: Uint16Array;
   maxcode: Int32Array; // per length 1..16, -1 when none
   valptr: Int32Array;
   mincode: Int32Array;
@@ -66,7 +72,17 @@ function buildHuffTable(counts: Uint8Array, values: Uint8Array): HuffTable {
     if (code > 1 << len) throw new JpegDataError('bad Huffman table');
     code <<= 1;
   }
-  return { lookup, maxcode, valptr, mincode, values };
+  const skip = new Uint16Array(1 << LOOKUP_BITS);
+  for (let i = 0; i < skip.length; i++) {
+    const e = lookup[i];
+    if (e === 0) continue;
+    const rs = e & 0xff;
+    const r = rs >> 4;
+    const sz = rs & 15;
+    const advance = sz !== 0 ? r + 1 : r === 15 ? 16 : 64;
+    skip[i] = (advance << 5) | ((e >> 8) + sz);
+  }
+  return { lookup, skip, maxcode, valptr, mincode, values };
 }
 
 interface Component {
@@ -89,21 +105,232 @@ interface Component {
   acTable: HuffTable | null;
 }
 
-/** Precomputed 1-D scaled IDCT basis: T[x*k + u] = C(u)/2 * cos((2x+1)uπ/2k). */
-const IDCT_TABLES = new Map<number, Float64Array>();
-function idctTable(k: number): Float64Array {
-  let t = IDCT_TABLES.get(k);
-  if (!t) {
-    t = new Float64Array(k * k);
-    for (let x = 0; x < k; x++) {
-      for (let u = 0; u < k; u++) {
-        const c = u === 0 ? Math.SQRT1_2 : 1;
-        t[x * k + u] = (c / 2) * Math.cos(((2 * x + 1) * u * Math.PI) / (2 * k));
-      }
-    }
-    IDCT_TABLES.set(k, t);
-  }
+/**
+ * Input scale of the AAN float IDCT (libjpeg's jidctflt): s(u)·s(v)/8 with s(0) = 1 and
+ * s(u) = cos(uπ/16)·√2, the 1/8 of the 2-D output folded in so the butterflies need no final divide.
+ */
+const AAN_SCALE = (() => {
+  const s = new Float64Array(8);
+  for (let u = 0; u < 8; u++) s[u] = u === 0 ? 1 : Math.cos((u * Math.PI) / 16) * Math.SQRT2;
+  const t = new Float64Array(64);
+  for (let v = 0; v < 8; v++) for (let u = 0; u < 8; u++) t[v * 8 + u] = (s[v] * s[u]) / 8;
   return t;
+})();
+
+// Fixed-point (16-bit fraction) YCbCr→RGB tables, as libjpeg's jdcolor: the per-pixel work is adds and one shift.
+const CR_R = new Int32Array(256);
+const CB_B = new Int32Array(256);
+const CR_G = new Int32Array(256);
+const CB_G = new Int32Array(256);
+for (let i = 0; i < 256; i++) {
+  const x = i - 128;
+  CR_R[i] = (Math.round(1.402 * 65536) * x + 32768) >> 16;
+  CB_B[i] = (Math.round(1.772 * 65536) * x + 32768) >> 16;
+  CR_G[i] = -Math.round(0.71414 * 65536) * x;
+  CB_G[i] = -Math.round(0.34414 * 65536) * x + 32768;
+}
+
+// Range-limit table (libjpeg's sample_range_limit): RANGE[v + RANGE_OFF] is v clamped to 0..255
+// for v in -RANGE_OFF..RANGE_OFF+255, which covers every Y + chroma term above.
+const RANGE_OFF = 512;
+const RANGE = new Uint8Array(1280);
+for (let i = 0; i < RANGE.length; i++) RANGE[i] = i < RANGE_OFF ? 0 : i > RANGE_OFF + 255 ? 255 : i - RANGE_OFF;
+
+/**
+ * One output row of YCbCr→RGB with nearest chroma upsampling through the column maps. A
+ * separate small function so V8 optimises it as a whole rather than by on-stack replacement.
+ */
+function yccRow(
+  out: Uint8Array, o: number, w: number,
+  pY: Uint8Array, rY: number, mY: Int32Array,
+  pB: Uint8Array, rB: number, mB: Int32Array,
+  pR: Uint8Array, rR: number, mR: Int32Array,
+): void {
+  for (let x = 0; x < w; x++) {
+    const Y = pY[rY + mY[x]] + RANGE_OFF;
+    const cb = pB[rB + mB[x]];
+    const cr = pR[rR + mR[x]];
+    out[o] = RANGE[Y + CR_R[cr]];
+    out[o + 1] = RANGE[Y + ((CB_G[cb] + CR_G[cr]) >> 16)];
+    out[o + 2] = RANGE[Y + CB_B[cb]];
+    o += 3;
+  }
+}
+
+/** {@link yccRow} for luma at full width and both chroma planes at half width: one chroma lookup per two pixels. */
+function yccRowH2(
+  out: Uint8Array, o: number, w: number,
+  pY: Uint8Array, rY: number, pB: Uint8Array, rB: number, pR: Uint8Array, rR: number,
+): void {
+  const pairs = w >> 1;
+  for (let i = 0; i < pairs; i++) {
+    const cb = pB[rB + i];
+    const cr = pR[rR + i];
+    const dr = CR_R[cr];
+    const dg = (CB_G[cb] + CR_G[cr]) >> 16;
+    const db = CB_B[cb];
+    let Y = pY[rY] + RANGE_OFF;
+    out[o] = RANGE[Y + dr];
+    out[o + 1] = RANGE[Y + dg];
+    out[o + 2] = RANGE[Y + db];
+    Y = pY[rY + 1] + RANGE_OFF;
+    out[o + 3] = RANGE[Y + dr];
+    out[o + 4] = RANGE[Y + dg];
+    out[o + 5] = RANGE[Y + db];
+    rY += 2;
+    o += 6;
+  }
+  if (w & 1) {
+    const cb = pB[rB + pairs];
+    const cr = pR[rR + pairs];
+    const Y = pY[rY] + RANGE_OFF;
+    out[o] = RANGE[Y + CR_R[cr]];
+    out[o + 1] = RANGE[Y + ((CB_G[cb] + CR_G[cr]) >> 16)];
+    out[o + 2] = RANGE[Y + CB_B[cb]];
+  }
+}
+
+// 4-point scaled IDCT basis C(u)/2·cos((2x+1)uπ/8): rows x = 0, 3 and 1, 2 share magnitudes.
+const I4_A = Math.SQRT1_2 / 2;
+const I4_B = Math.cos(Math.PI / 8) / 2;
+const I4_C = Math.cos((3 * Math.PI) / 8) / 2;
+
+/**
+ * 4×4 output from the top-left 4×4 coefficients (1/2 scale), even/odd split of the 4-point basis.
+ * Exported for the accuracy test only.
+ */
+export function idct4x4(blk: Int32Array, ws: Float64Array, out: Uint8Array, o: number, stride: number): void {
+  for (let c = 0; c < 4; c++) {
+    const f0 = blk[c];
+    const f1 = blk[c + 8];
+    const f2 = blk[c + 16];
+    const f3 = blk[c + 24];
+    const e0 = (f0 + f2) * I4_A;
+    const e1 = (f0 - f2) * I4_A;
+    const o0 = f1 * I4_B + f3 * I4_C;
+    const o1 = f1 * I4_C - f3 * I4_B;
+    ws[c] = e0 + o0;
+    ws[c + 12] = e0 - o0;
+    ws[c + 4] = e1 + o1;
+    ws[c + 8] = e1 - o1;
+  }
+  for (let r = 0; r < 16; r += 4) {
+    const e0 = (ws[r] + ws[r + 2]) * I4_A + 128.5;
+    const e1 = (ws[r] - ws[r + 2]) * I4_A + 128.5;
+    const o0 = ws[r + 1] * I4_B + ws[r + 3] * I4_C;
+    const o1 = ws[r + 1] * I4_C - ws[r + 3] * I4_B;
+    let v = e0 + o0;
+    out[o] = v <= 0 ? 0 : v >= 255 ? 255 : v | 0;
+    v = e1 + o1;
+    out[o + 1] = v <= 0 ? 0 : v >= 255 ? 255 : v | 0;
+    v = e1 - o1;
+    out[o + 2] = v <= 0 ? 0 : v >= 255 ? 255 : v | 0;
+    v = e0 - o0;
+    out[o + 3] = v <= 0 ? 0 : v >= 255 ? 255 : v | 0;
+    o += stride;
+  }
+}
+
+/**
+ * 8×8 inverse DCT of dequantised coefficients (natural order) into `out` at `o` with row pitch
+ * `stride`, level-shifted by 128 and clamped to 0..255. AAN butterflies (5 multiplies per 1-D
+ * pass) instead of the 64-multiply matrix form; columns whose AC terms are all zero, the common
+ * case after quantisation, take a shortcut. Exported for the accuracy test only.
+ * @param blk 64 dequantised coefficients, row-major
+ * @param ws scratch, 64 entries
+ */
+export function idct8x8(blk: Int32Array, ws: Float64Array, out: Uint8Array, o: number, stride: number): void {
+  const sc = AAN_SCALE;
+  // Pass 1: columns.
+  for (let c = 0; c < 8; c++) {
+    if (
+      blk[c + 8] === 0 && blk[c + 16] === 0 && blk[c + 24] === 0 && blk[c + 32] === 0 &&
+      blk[c + 40] === 0 && blk[c + 48] === 0 && blk[c + 56] === 0
+    ) {
+      const dc = blk[c] * sc[c];
+      ws[c] = dc; ws[c + 8] = dc; ws[c + 16] = dc; ws[c + 24] = dc;
+      ws[c + 32] = dc; ws[c + 40] = dc; ws[c + 48] = dc; ws[c + 56] = dc;
+      continue;
+    }
+    // Even part.
+    let t0 = blk[c] * sc[c];
+    let t1 = blk[c + 16] * sc[c + 16];
+    let t2 = blk[c + 32] * sc[c + 32];
+    let t3 = blk[c + 48] * sc[c + 48];
+    let t10 = t0 + t2;
+    let t11 = t0 - t2;
+    const t13 = t1 + t3;
+    let t12 = (t1 - t3) * 1.414213562373095 - t13;
+    t0 = t10 + t13;
+    t3 = t10 - t13;
+    t1 = t11 + t12;
+    t2 = t11 - t12;
+    // Odd part.
+    const t4 = blk[c + 8] * sc[c + 8];
+    const t5 = blk[c + 24] * sc[c + 24];
+    const t6 = blk[c + 40] * sc[c + 40];
+    const t7 = blk[c + 56] * sc[c + 56];
+    const z13 = t6 + t5;
+    const z10 = t6 - t5;
+    const z11 = t4 + t7;
+    const z12 = t4 - t7;
+    const o7 = z11 + z13;
+    t11 = (z11 - z13) * 1.414213562373095;
+    const z5 = (z10 + z12) * 1.847759065022573;
+    t10 = 1.082392200292394 * z12 - z5;
+    t12 = -2.613125929752753 * z10 + z5;
+    const o6 = t12 - o7;
+    const o5 = t11 - o6;
+    const o4 = t10 + o5;
+    ws[c] = t0 + o7;
+    ws[c + 56] = t0 - o7;
+    ws[c + 8] = t1 + o6;
+    ws[c + 48] = t1 - o6;
+    ws[c + 16] = t2 + o5;
+    ws[c + 40] = t2 - o5;
+    ws[c + 32] = t3 + o4;
+    ws[c + 24] = t3 - o4;
+  }
+  // Pass 2: rows, then round (+0.5 and truncate: negatives clamp to 0 anyway) and clamp.
+  for (let r = 0; r < 64; r += 8) {
+    let t10 = ws[r] + ws[r + 4];
+    let t11 = ws[r] - ws[r + 4];
+    const t13 = ws[r + 2] + ws[r + 6];
+    let t12 = (ws[r + 2] - ws[r + 6]) * 1.414213562373095 - t13;
+    const t0 = t10 + t13;
+    const t3 = t10 - t13;
+    const t1 = t11 + t12;
+    const t2 = t11 - t12;
+    const z13 = ws[r + 5] + ws[r + 3];
+    const z10 = ws[r + 5] - ws[r + 3];
+    const z11 = ws[r + 1] + ws[r + 7];
+    const z12 = ws[r + 1] - ws[r + 7];
+    const o7 = z11 + z13;
+    t11 = (z11 - z13) * 1.414213562373095;
+    const z5 = (z10 + z12) * 1.847759065022573;
+    t10 = 1.082392200292394 * z12 - z5;
+    t12 = -2.613125929752753 * z10 + z5;
+    const o6 = t12 - o7;
+    const o5 = t11 - o6;
+    const o4 = t10 + o5;
+    let v = t0 + o7 + 128.5;
+    out[o] = v <= 0 ? 0 : v >= 255 ? 255 : v | 0;
+    v = t1 + o6 + 128.5;
+    out[o + 1] = v <= 0 ? 0 : v >= 255 ? 255 : v | 0;
+    v = t2 + o5 + 128.5;
+    out[o + 2] = v <= 0 ? 0 : v >= 255 ? 255 : v | 0;
+    v = t3 - o4 + 128.5;
+    out[o + 3] = v <= 0 ? 0 : v >= 255 ? 255 : v | 0;
+    v = t3 + o4 + 128.5;
+    out[o + 4] = v <= 0 ? 0 : v >= 255 ? 255 : v | 0;
+    v = t2 - o5 + 128.5;
+    out[o + 5] = v <= 0 ? 0 : v >= 255 ? 255 : v | 0;
+    v = t1 - o6 + 128.5;
+    out[o + 6] = v <= 0 ? 0 : v >= 255 ? 255 : v | 0;
+    v = t0 - o7 + 128.5;
+    out[o + 7] = v <= 0 ? 0 : v >= 255 ? 255 : v | 0;
+    o += stride;
+  }
 }
 
 /** The decoder state for one file. */
@@ -480,12 +707,23 @@ class Decoder {
     const q = this.qt[c.tq] as Int32Array;
     const dc = c.dcTable as HuffTable;
     const ac = c.acTable as HuffTable;
+    const lut = ac.lookup;
     const t = this.decodeHuff(dc);
     if (t !== 0) c.pred += this.receiveExtend(t);
     const k = this.k;
     if (k === 1) {
       // DC only: decode and drop the AC symbols.
+      const skip = ac.skip;
       for (let z = 1; z < 64; ) {
+        // Short codes (the common case) in one step; fill() leaves >= 25 bits, enough for a
+        // 9-bit code plus its <= 15 extra bits.
+        if (this.bitCnt < 25) this.fill();
+        const e = skip[(this.bitBuf >>> (this.bitCnt - LOOKUP_BITS)) & LOOKUP_MASK];
+        if (e !== 0) {
+          this.bitCnt -= e & 31;
+          z += e >> 5;
+          continue;
+        }
         const rs = this.decodeHuff(ac);
         const s = rs & 15;
         const r = rs >> 4;
@@ -498,15 +736,22 @@ class Decoder {
         if (this.bitCnt < s) this.fill();
         this.bitCnt -= s;
       }
-      const v = Math.round((c.pred * q[0]) / 8) + 128;
+      const v = ((c.pred * q[0] + 4) >> 3) + 128;
       c.plane[by * c.bpl + bx] = v < 0 ? 0 : v > 255 ? 255 : v;
       return;
     }
     const blk = this.block;
     blk.fill(0);
     blk[0] = c.pred * q[0];
+    let dcOnly = true;
     for (let z = 1; z < 64; ) {
-      const rs = this.decodeHuff(ac);
+      if (this.bitCnt < 25) this.fill();
+      const e = lut[(this.bitBuf >>> (this.bitCnt - LOOKUP_BITS)) & LOOKUP_MASK];
+      let rs: number;
+      if (e !== 0) {
+        this.bitCnt -= e >> 8;
+        rs = e & 0xff;
+      } else rs = this.decodeHuff(ac);
       const s = rs & 15;
       const r = rs >> 4;
       if (s === 0) {
@@ -516,10 +761,15 @@ class Decoder {
       }
       z += r;
       if (z > 63) throw new JpegDataError('coefficient index past 63');
-      blk[NATURAL[z]] = this.receiveExtend(s) * q[z];
+      if (this.bitCnt < s) this.fill();
+      this.bitCnt -= s;
+      const bits = (this.bitBuf >>> this.bitCnt) & ((1 << s) - 1);
+      // EXTEND: a leading 0 bit means a negative value.
+      blk[NATURAL[z]] = (bits < 1 << (s - 1) ? bits - (1 << s) + 1 : bits) * q[z];
+      dcOnly = false;
       z++;
     }
-    this.idctBlock(blk, c, bx, by);
+    this.idctBlock(blk, c, bx, by, dcOnly);
   }
 
   private blockDcFirst(c: Component, bx: number, by: number, al: number): void {
@@ -605,53 +855,82 @@ class Decoder {
 
   private idctAll(): void {
     const blk = this.block;
+    const k = this.k;
+    const stride = this.stride;
     for (const c of this.comps) {
       const co = c.coefs as Int16Array;
       const q = this.qt[c.tq];
       if (!q) throw new JpegDataError('component uses an undefined quantisation table');
+      const plane = c.plane;
+      // The coefficients are stored in natural order, so put the table in natural order once.
+      const qn = new Int32Array(64);
+      for (let z = 0; z < 64; z++) qn[NATURAL[z]] = q[z];
       for (let by = 0; by < c.bpc; by++) {
         for (let bx = 0; bx < c.bpl; bx++) {
-          const base = (by * c.bpl + bx) * this.stride;
-          if (this.k === 1) {
-            const v = Math.round((co[base] * q[0]) / 8) + 128;
-            c.plane[by * c.bpl + bx] = v < 0 ? 0 : v > 255 ? 255 : v;
+          const base = (by * c.bpl + bx) * stride;
+          if (k === 1) {
+            const v = ((co[base] * qn[0] + 4) >> 3) + 128;
+            plane[by * c.bpl + bx] = v < 0 ? 0 : v > 255 ? 255 : v;
             continue;
           }
-          for (let z = 0; z < 64; z++) blk[NATURAL[z]] = co[base + NATURAL[z]] * q[z];
-          this.idctBlock(blk, c, bx, by);
+          // Only the top-left k×k coefficients reach a k×k output.
+          let ac = 0;
+          for (let v = 0; v < k; v++) {
+            for (let u = v === 0 ? 1 : 0; u < k; u++) {
+              const i = v * 8 + u;
+              const x = co[base + i];
+              ac |= x;
+              blk[i] = x * qn[i];
+            }
+          }
+          blk[0] = co[base] * qn[0];
+          this.idctBlock(blk, c, bx, by, ac === 0);
         }
       }
       c.coefs = null;
     }
   }
 
-  /** Writes the k×k inverse DCT of the block's low-frequency k×k coefficients into the plane. */
-  private idctBlock(blk: Int32Array, c: Component, bx: number, by: number): void {
+  /**
+   * Writes the k×k inverse DCT of the block's low-frequency k×k coefficients into the plane.
+   * @param dcOnly all AC coefficients are zero: the block is one flat value
+   */
+  private idctBlock(blk: Int32Array, c: Component, bx: number, by: number, dcOnly: boolean): void {
     const k = this.k;
-    const t = idctTable(k);
-    const tmp = this.tmp;
-    // Rows: tmp[v*k + x] = Σ_u F[v][u] T[x][u]
-    for (let v = 0; v < k; v++) {
-      const row = v * 8;
-      let nz = false;
-      for (let u = 0; u < k; u++) if (blk[row + u] !== 0) nz = true;
-      for (let x = 0; x < k; x++) {
-        let s = 0;
-        if (nz) for (let u = 0; u < k; u++) s += blk[row + u] * t[x * k + u];
-        tmp[v * k + x] = s;
-      }
-    }
     const stride = c.bpl * k;
     let o = by * k * stride + bx * k;
-    for (let y = 0; y < k; y++) {
-      for (let x = 0; x < k; x++) {
-        let s = 0;
-        for (let v = 0; v < k; v++) s += t[y * k + v] * tmp[v * k + x];
-        const val = Math.round(s) + 128;
-        c.plane[o + x] = val < 0 ? 0 : val > 255 ? 255 : val;
+    const plane = c.plane;
+    if (dcOnly) {
+      // round(dc/8) + 128, in integers: an arithmetic shift floors, so +4 rounds half up like Math.round.
+      let v = ((blk[0] + 4) >> 3) + 128;
+      v = v < 0 ? 0 : v > 255 ? 255 : v;
+      for (let y = 0; y < k; y++) {
+        plane.fill(v, o, o + k);
+        o += stride;
       }
-      o += stride;
+      return;
     }
+    if (k === 8) {
+      idct8x8(blk, this.tmp, plane, o, stride);
+      return;
+    }
+    if (k === 4) {
+      idct4x4(blk, this.tmp, plane, o, stride);
+      return;
+    }
+    // k === 2: the 2-point basis is ±√½/2 for both terms, so the 2-D transform is sums and differences / 8.
+    const r0 = blk[0] + blk[1];
+    const d0 = blk[0] - blk[1];
+    const r1 = blk[8] + blk[9];
+    const d1 = blk[8] - blk[9];
+    let v = ((r0 + r1 + 4) >> 3) + 128;
+    plane[o] = v < 0 ? 0 : v > 255 ? 255 : v;
+    v = ((d0 + d1 + 4) >> 3) + 128;
+    plane[o + 1] = v < 0 ? 0 : v > 255 ? 255 : v;
+    v = ((r0 - r1 + 4) >> 3) + 128;
+    plane[o + stride] = v < 0 ? 0 : v > 255 ? 255 : v;
+    v = ((d0 - d1 + 4) >> 3) + 128;
+    plane[o + stride + 1] = v < 0 ? 0 : v > 255 ? 255 : v;
   }
 
   private toRgb(): JpegPixels {
@@ -660,74 +939,120 @@ class Decoder {
     const outW = Math.ceil(this.width / s);
     const outH = Math.ceil(this.height / s);
     const out = new Uint8Array(outW * outH * 3);
+    // Every value written below is an integer, so the clamped view's store is an exact clamp to 0..255.
+    const outC = new Uint8ClampedArray(out.buffer, out.byteOffset, out.length);
     const n = this.comps.length;
+    const hmax = this.hmax;
+    const vmax = this.vmax;
     // Column/row maps: nearest (replicated) chroma upsampling at the reduced scale.
     const colMaps = this.comps.map((c) => {
       const m = new Int32Array(outW);
-      for (let x = 0; x < outW; x++) m[x] = Math.min(Math.floor((x * c.h) / this.hmax), c.bpl * k - 1);
+      const last = c.bpl * k - 1;
+      for (let x = 0; x < outW; x++) {
+        const v = Math.floor((x * c.h) / hmax);
+        m[x] = v < last ? v : last;
+      }
       return m;
     });
-    const rowOf = (c: Component, y: number): number => Math.min(Math.floor((y * c.v) / this.vmax), c.bpc * k - 1) * c.bpl * k;
-    if (n === 1) {
-      const c = this.comps[0];
+    const rowMaps = this.comps.map((c) => {
+      const m = new Int32Array(outH);
+      const last = c.bpc * k - 1;
+      const pitch = c.bpl * k;
       for (let y = 0; y < outH; y++) {
-        const r = rowOf(c, y);
+        const v = Math.floor((y * c.v) / vmax);
+        m[y] = (v < last ? v : last) * pitch;
+      }
+      return m;
+    });
+    if (n === 1) {
+      const p0 = this.comps[0].plane;
+      const rm = rowMaps[0];
+      let o = 0;
+      for (let y = 0; y < outH; y++) {
+        const r = rm[y];
         for (let x = 0; x < outW; x++) {
-          const v = c.plane[r + x];
-          const o = (y * outW + x) * 3;
+          const v = p0[r + x];
           out[o] = v;
           out[o + 1] = v;
           out[o + 2] = v;
+          o += 3;
         }
       }
       return { width: outW, height: outH, data: out, scale: s };
     }
-    const [c0, c1, c2] = this.comps;
+    const p0 = this.comps[0].plane;
+    const p1 = this.comps[1].plane;
+    const p2 = this.comps[2].plane;
     const [m0, m1, m2] = colMaps;
-    const c3 = this.comps[3];
-    const m3 = colMaps[3];
+    const [rm0, rm1, rm2] = rowMaps;
     const ids = this.comps.map((c) => c.id);
     let ycc: boolean;
     if (n === 3) {
       ycc = this.adobeTransform >= 0 ? this.adobeTransform !== 0 : !(!this.jfif && ids[0] === 0x52 && ids[1] === 0x47 && ids[2] === 0x42);
     } else ycc = this.adobeTransform === 2;
-    // Adobe CMYK files store inverted ink values; without the Adobe marker they are plain.
-    const inverted = this.adobeTransform >= 0;
-    const clamp = (v: number): number => (v < 0 ? 0 : v > 255 ? 255 : Math.round(v));
-    for (let y = 0; y < outH; y++) {
-      const r0 = rowOf(c0, y);
-      const r1 = rowOf(c1, y);
-      const r2 = rowOf(c2, y);
-      const r3 = c3 ? rowOf(c3, y) : 0;
-      let o = y * outW * 3;
-      for (let x = 0; x < outW; x++) {
-        let a = c0.plane[r0 + m0[x]];
-        let b = c1.plane[r1 + m1[x]];
-        let cc = c2.plane[r2 + m2[x]];
+    if (n === 3) {
+      // 4:2:0 / 4:2:2 (the usual camera and encoder layout): full-width luma, chroma at half width.
+      const [ca, cb, cc] = this.comps;
+      const h2 = ca.h === hmax && cb.h * 2 === hmax && cc.h * 2 === hmax;
+      let o = 0;
+      for (let y = 0; y < outH; y++) {
+        const r0 = rm0[y];
+        const r1 = rm1[y];
+        const r2 = rm2[y];
         if (ycc) {
-          const Y = a;
-          const cb = b - 128;
-          const cr = cc - 128;
-          a = clamp(Y + 1.402 * cr);
-          b = clamp(Y - 0.344136 * cb - 0.714136 * cr);
-          cc = clamp(Y + 1.772 * cb);
-        }
-        if (n === 4) {
-          const kk = c3.plane[r3 + m3[x]];
-          if (inverted) {
-            // PIL's CMYK→RGB: R = (255 − C)(255 − K)/255, and the file holds 255 − C, 255 − K.
-            a = clamp((a * kk) / 255);
-            b = clamp((b * kk) / 255);
-            cc = clamp((cc * kk) / 255);
-          } else {
-            a = clamp(((255 - a) * (255 - kk)) / 255);
-            b = clamp(((255 - b) * (255 - kk)) / 255);
-            cc = clamp(((255 - cc) * (255 - kk)) / 255);
+          if (h2) yccRowH2(out, o, outW, p0, r0, p1, r1, p2, r2);
+          else yccRow(out, o, outW, p0, r0, m0, p1, r1, m1, p2, r2, m2);
+          o += outW * 3;
+        } else {
+          for (let x = 0; x < outW; x++) {
+            out[o] = p0[r0 + m0[x]];
+            out[o + 1] = p1[r1 + m1[x]];
+            out[o + 2] = p2[r2 + m2[x]];
+            o += 3;
           }
         }
-        out[o++] = a;
-        out[o++] = b;
-        out[o++] = cc;
+      }
+      return { width: outW, height: outH, data: out, scale: s };
+    }
+    const p3 = this.comps[3].plane;
+    const m3 = colMaps[3];
+    const rm3 = rowMaps[3];
+    // Adobe CMYK files store inverted ink values; without the Adobe marker they are plain.
+    const inverted = this.adobeTransform >= 0;
+    let o = 0;
+    for (let y = 0; y < outH; y++) {
+      const r0 = rm0[y];
+      const r1 = rm1[y];
+      const r2 = rm2[y];
+      const r3 = rm3[y];
+      for (let x = 0; x < outW; x++) {
+        let a = p0[r0 + m0[x]];
+        let b = p1[r1 + m1[x]];
+        let cc = p2[r2 + m2[x]];
+        if (ycc) {
+          const Y = a;
+          const cb = b;
+          const cr = cc;
+          a = Y + CR_R[cr];
+          b = Y + ((CB_G[cb] + CR_G[cr]) >> 16);
+          cc = Y + CB_B[cb];
+          a = a < 0 ? 0 : a > 255 ? 255 : a;
+          b = b < 0 ? 0 : b > 255 ? 255 : b;
+          cc = cc < 0 ? 0 : cc > 255 ? 255 : cc;
+        }
+        const kk = p3[r3 + m3[x]];
+        // PIL's CMYK→RGB: R = (255 − C)(255 − K)/255, and an Adobe file holds 255 − C, 255 − K.
+        // x/255 never lands on .5 for integer x, so the clamped store's round-half-even equals Math.round.
+        if (inverted) {
+          outC[o] = (a * kk) / 255;
+          outC[o + 1] = (b * kk) / 255;
+          outC[o + 2] = (cc * kk) / 255;
+        } else {
+          outC[o] = ((255 - a) * (255 - kk)) / 255;
+          outC[o + 1] = ((255 - b) * (255 - kk)) / 255;
+          outC[o + 2] = ((255 - cc) * (255 - kk)) / 255;
+        }
+        o += 3;
       }
     }
     return { width: outW, height: outH, data: out, scale: s };

@@ -1,0 +1,134 @@
+import path from 'node:path';
+import sharp from 'sharp';
+import { decodeJpeg, idct4x4, idct8x8 } from '../../core/jpeg-decoder.js';
+import { SHARED_IMAGES } from '../helpers/paths.js';
+
+/** Seeded LCG so a failure names a reproducible block. */
+function rng(seed: number): () => number {
+  let s = seed >>> 0;
+  return () => {
+    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
+    return s / 2 ** 32;
+  };
+}
+
+/**
+ * Float64 matrix IDCT of the top-left k×k coefficients with the 8-point normalisation (what
+ * libjpeg's scaled IDCTs compute), level-shifted, rounded half up and clamped.
+ */
+const BASIS = new Map<number, Float64Array>();
+function referenceIdct(blk: Int32Array, k: number): number[] {
+  let t = BASIS.get(k);
+  if (!t) {
+    t = new Float64Array(k * k);
+    for (let x = 0; x < k; x++) {
+      for (let u = 0; u < k; u++) t[x * k + u] = ((u === 0 ? Math.SQRT1_2 : 1) / 2) * Math.cos(((2 * x + 1) * u * Math.PI) / (2 * k));
+    }
+    BASIS.set(k, t);
+  }
+  const out: number[] = [];
+  for (let y = 0; y < k; y++) {
+    for (let x = 0; x < k; x++) {
+      let s = 0;
+      for (let v = 0; v < k; v++) for (let u = 0; u < k; u++) s += t[y * k + v] * t[x * k + u] * blk[v * 8 + u];
+      const r = Math.round(s) + 128;
+      out.push(r < 0 ? 0 : r > 255 ? 255 : r);
+    }
+  }
+  return out;
+}
+
+/** Dequantised coefficients shaped like real blocks: large DC, AC shrinking with frequency, many zeros. */
+function randomBlock(next: () => number, kind: 'sparse' | 'dense' | 'saturating'): Int32Array {
+  const blk = new Int32Array(64);
+  blk[0] = Math.round((next() * 2 - 1) * (kind === 'saturating' ? 3000 : 1000));
+  for (let i = 1; i < 64; i++) {
+    const f = (i >> 3) + (i & 7);
+    if (kind === 'sparse' && next() < 0.7) continue;
+    const amp = kind === 'saturating' ? 1500 : 400 / (1 + f);
+    blk[i] = Math.round((next() * 2 - 1) * amp);
+  }
+  return blk;
+}
+
+describe('fast IDCTs against a float64 reference', () => {
+  const cases = [
+    { k: 8, run: idct8x8 },
+    { k: 4, run: idct4x4 },
+  ];
+  describe.each(cases)('k=$k', ({ k, run }) => {
+    test.each(['sparse', 'dense', 'saturating'] as const)('%s blocks: every pixel within ±1', (kind) => {
+      const next = rng(k * 100 + kind.length);
+      const ws = new Float64Array(64);
+      // Written into the middle of a wider plane to check the row pitch too.
+      const stride = 3 * k;
+      const plane = new Uint8Array(stride * k);
+      let worst = 0;
+      let exact = 0;
+      const n = 500;
+      for (let b = 0; b < n; b++) {
+        const blk = randomBlock(next, kind);
+        run(blk, ws, plane, k, stride);
+        const ref = referenceIdct(blk, k);
+        for (let y = 0; y < k; y++) {
+          for (let x = 0; x < k; x++) {
+            const d = Math.abs(plane[y * stride + k + x] - ref[y * k + x]);
+            if (d > worst) worst = d;
+            if (d === 0) exact++;
+          }
+        }
+      }
+      console.log(`k=${k} ${kind}: worst ${worst}, exact ${((100 * exact) / (n * k * k)).toFixed(3)} %`);
+      expect(worst).toBeLessThanOrEqual(1);
+      // A float AAN differs from the matrix form only at rounding ties.
+      expect(exact / (n * k * k)).toBeGreaterThan(0.999);
+    });
+  });
+
+  test('a single AC coefficient gives the cosine pattern (catches swapped butterfly outputs)', () => {
+    const ws = new Float64Array(64);
+    const plane = new Uint8Array(64);
+    for (let i = 1; i < 64; i++) {
+      const blk = new Int32Array(64);
+      blk[i] = 400;
+      idct8x8(blk, ws, plane, 0, 8);
+      expect(Array.from(plane)).toEqual(referenceIdct(blk, 8));
+    }
+  });
+});
+
+describe('decodeJpeg against libjpeg-turbo (sharp)', () => {
+  test.each([
+    ['chelsea.png', '4:4:4', 90],
+    ['coffee.png', '4:4:4', 75],
+    ['astronaut.png', '4:4:4', 95],
+  ] as const)('%s %s q%d: mean abs ≤ 0.1, max ≤ 3', async (file, subsampling, quality) => {
+    const jpg = await sharp(path.join(SHARED_IMAGES, file)).removeAlpha().jpeg({ quality, chromaSubsampling: subsampling }).toBuffer();
+    const ours = decodeJpeg(new Uint8Array(jpg), 1);
+    if (!ours) throw new Error('decoder declined a baseline file');
+    const { data, info } = await sharp(jpg).raw().toBuffer({ resolveWithObject: true });
+    expect([ours.width, ours.height]).toEqual([info.width, info.height]);
+    let sum = 0;
+    let max = 0;
+    for (let i = 0; i < data.length; i++) {
+      const d = Math.abs(data[i] - ours.data[i]);
+      sum += d;
+      if (d > max) max = d;
+    }
+    // libjpeg-turbo's default is the integer "islow" IDCT; the float AAN here differs by rounding only.
+    console.log(`${file} q${quality}: vs libjpeg-turbo mean abs ${(sum / data.length).toFixed(3)}, max ${max}`);
+    expect(sum / data.length).toBeLessThanOrEqual(0.1);
+    expect(max).toBeLessThanOrEqual(3);
+  });
+
+  test('a flat grey file decodes to its exact level at every scale (DC-only path)', async () => {
+    const jpg = await sharp({ create: { width: 64, height: 48, channels: 3, background: { r: 77, g: 77, b: 77 } } }).jpeg({ quality: 90 }).toBuffer();
+    for (const scale of [1, 2, 4, 8] as const) {
+      const img = decodeJpeg(new Uint8Array(jpg), scale);
+      if (!img) throw new Error('decoder declined a baseline file');
+      expect([img.width, img.height]).toEqual([64 / scale, 48 / scale]);
+      const levels = new Set(img.data);
+      expect([...levels]).toEqual([77]);
+    }
+  });
+});
