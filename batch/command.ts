@@ -7,14 +7,12 @@
  * 143 stopped by SIGTERM/SIGINT before the end (rerun to finish: finished work is kept);
  * 2 bad arguments; 1 any other error.
  */
-import { createWriteStream, existsSync } from 'node:fs';
-import { readFile, rename } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import type { Readable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
 
-import { GetObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
+import { PutObjectCommand } from '@aws-sdk/client-s3';
 import { Command, InvalidArgumentError as CommanderArgError, Option } from 'commander';
 
 import { describeError, ResnetError } from '../core/errors.js';
@@ -22,6 +20,7 @@ import { EP_CHOICES, parseEp } from './ep.js';
 import { formatPlan, planBacklog, plannerOptionsFromEnv } from './planner.js';
 import { defaultS3Client, formatSummary, runBatch, type BatchOptions } from './run-batch.js';
 import { inShard, resolveShard } from './shard.js';
+import { downloadOnce, parseS3Uri as parseModelS3Uri } from '../functions/shared/model.js';
 import { openSource, parseInput, parseS3Uri } from './sources.js';
 
 /** Exit code of a run that some objects failed in. */
@@ -100,20 +99,13 @@ async function modelFromS3(opts: BatchOptions, flags: BatchFlags, dir = os.tmpdi
   const modelUri = process.env.MODEL_S3_URI;
   if (flags.model || !modelUri || (process.env.MODEL_DIR && existsSync(path.join(process.env.MODEL_DIR, 'model.onnx')))) return;
   const s3 = defaultS3Client();
-  const fetchTo = async (uri: string, file: string): Promise<string> => {
-    const loc = parseS3Uri(uri);
-    if (!loc) throw new ResnetError('INVALID_ARGUMENT', `${uri} is not an s3:// URI (MODEL_S3_URI / LABELS_S3_URI).`);
-    if (!existsSync(file)) {
-      const res = await s3.send(new GetObjectCommand({ Bucket: loc.bucket, Key: loc.key }));
-      const tmp = `${file}.${process.pid}.tmp`;
-      await pipeline(res.Body as Readable, createWriteStream(tmp));
-      await rename(tmp, file);
-    }
-    return file;
-  };
-  opts.model = await fetchTo(modelUri, path.join(dir, 'resnet-batch-model.onnx'));
-  if (process.env.LABELS_S3_URI) opts.labels = await fetchTo(process.env.LABELS_S3_URI, path.join(dir, 'resnet-batch-labels.txt'));
-  opts.modelId ??= process.env.MODEL_ID ?? path.basename(parseS3Uri(modelUri)!.key, '.onnx');
+  opts.model = path.join(dir, 'resnet-batch-model.onnx');
+  await downloadOnce(s3, modelUri, opts.model);
+  if (process.env.LABELS_S3_URI) {
+    opts.labels = path.join(dir, 'resnet-batch-labels.txt');
+    await downloadOnce(s3, process.env.LABELS_S3_URI, opts.labels);
+  }
+  opts.modelId ??= process.env.MODEL_ID ?? path.basename(parseModelS3Uri(modelUri).key, '.onnx');
 }
 
 /** Turns parsed flags into {@link BatchOptions}. */

@@ -31,8 +31,12 @@ export function parseS3Uri(uri: string): { bucket: string; key: string } {
   return { bucket: m[1]!, key: m[2]! };
 }
 
-/** Downloads an S3 object to `dest` unless a file of the same size is already there (warm /tmp). */
-async function downloadOnce(s3: S3Client, uri: string, dest: string): Promise<void> {
+/**
+ * Downloads an S3 object to `dest` (streamed, temp file + rename) unless a file of the same size is
+ * already there (warm /tmp). Shared by the Lambda functions and the batch worker.
+ * @throws InvalidArgumentError for a malformed URI, TransientStorageError for retryable S3 failures
+ */
+export async function downloadOnce(s3: S3Client, uri: string, dest: string): Promise<void> {
   const { bucket, key } = parseS3Uri(uri);
   const out = await s3Call(`GetObject ${uri}`, () => s3.send(new GetObjectCommand({ Bucket: bucket, Key: key })));
   const have = await stat(dest).then((s) => s.size, () => -1);
