@@ -31,7 +31,6 @@ const NATURAL = new Uint8Array([
 ]);
 
 const LOOKUP_BITS = 9;
-const LOOKUP_MASK = (1 << LOOKUP_BITS) - 1;
 
 /** Huffman table: a 9-bit lookup for short codes plus canonical-code arrays for longer ones. */
 interface HuffTable {
@@ -42,6 +41,8 @@ interface HuffTable {
    * advance r+1 for a coefficient, 16 for ZRL and 64 for EOB; 0 when the code is longer than LOOKUP_BITS.
    */
   skip: Uint16Array;
+  /** Built on first use at 1/8 scale: see {@link multiSkipTable}. */
+  multi?: Uint16Array;
   maxcode: Int32Array; // per length 1..16, -1 when none
   valptr: Int32Array;
   mincode: Int32Array;
@@ -83,6 +84,120 @@ function buildHuffTable(counts: Uint8Array, values: Uint8Array): HuffTable {
     skip[i] = (advance << 5) | ((e >> 8) + sz);
   }
   return { lookup, skip, maxcode, valptr, mincode, values };
+}
+
+const MULTI_BITS = 14;
+const MULTI_EOB = 1 << 11;
+
+/**
+ * For skipping AC symbols several at a time (1/8 scale, where only DC is kept): for each 14-bit
+ * window, the whole symbols (code + extra bits) it holds, up to and including an EOB. Entry:
+ * bits used (4 bits) | (coefficients advanced, +1 if the group ends with EOB) << 4 (7 bits) | MULTI_EOB.
+ * 0 when not even the first symbol fits. A group may only be taken if the block has room for it.
+ */
+function multiSkipTable(t: HuffTable): Uint16Array {
+  if (t.multi) return t.multi;
+  const m = new Uint16Array(1 << MULTI_BITS);
+  for (let i = 0; i < m.length; i++) {
+    let pos = 0;
+    let z = 0;
+    let eob = 0;
+    for (;;) {
+      const left = MULTI_BITS - pos;
+      let sym = -1;
+      let len = 1;
+      for (; len <= 16 && len <= left; len++) {
+        const code = (i >> (left - len)) & ((1 << len) - 1);
+        if (code <= t.maxcode[len]) {
+          sym = t.values[t.valptr[len] + code - t.mincode[len]];
+          break;
+        }
+      }
+      if (sym < 0) break;
+      const size = sym & 15;
+      const run = sym >> 4;
+      if (len + size > left) break;
+      pos += len + size;
+      if (size === 0 && run !== 15) {
+        eob = 1;
+        break;
+      }
+      z += size === 0 ? 16 : run + 1;
+      if (z > 63) break; // cannot be one block's: leave it to the one-symbol path
+    }
+    if (pos > 0 && z + eob <= 64) m[i] = pos | ((z + eob) << 4) | (eob ? MULTI_EOB : 0);
+  }
+  t.multi = m;
+  return m;
+}
+
+/**
+ * Decodes a code longer than LOOKUP_BITS from the next 16 bits.
+ * @returns (length << 8) | symbol, like a lookup entry
+ */
+function slowHuff(t: HuffTable, code16: number): number {
+  for (let len = LOOKUP_BITS + 1; len <= 16; len++) {
+    const c = code16 >>> (16 - len);
+    if (c <= t.maxcode[len]) return (len << 8) | t.values[t.valptr[len] + c - t.mincode[len]];
+  }
+  throw new JpegDataError('bad Huffman code');
+}
+
+/**
+ * Zero bytes after a scan's data. One MCU reads at most 10 blocks × 64 symbols × 31 bits ≈ 2.5 kB,
+ * and the reader is pulled back once it is more than half of this past the end.
+ */
+const UNSTUFF_PAD = 8192;
+
+/** One scan's entropy-coded bytes with the 0xFF00 stuffing taken out. */
+interface ScanData {
+  view: DataView;
+  /** Data bytes (the view has UNSTUFF_PAD zero bytes more). */
+  length: number;
+  /** Offset in the data where each restart interval after the first begins (RSTn markers removed). */
+  restarts: number[];
+  /** The data ended at a marker (else at the end of the file: it was cut). */
+  endsAtMarker: boolean;
+  /** Position of that marker in the file (or the file's length). */
+  end: number;
+}
+
+/** Copies the entropy-coded segment starting at `start` without stuffing, runs of plain bytes at native speed. */
+function unstuff(d: Uint8Array, start: number): ScanData {
+  // One copy of the rest of the file, then compacted in place: no per-chunk views to allocate.
+  const out = new Uint8Array(d.length - start + UNSTUFF_PAD);
+  out.set(d.subarray(start));
+  // Buffer's indexOf is memchr; a typed array's walks element by element.
+  const find = Buffer.from(out.buffer, out.byteOffset, out.length);
+  const n = d.length - start;
+  const restarts: number[] = [];
+  let o = 0;
+  let p = 0;
+  let endsAtMarker = false;
+  for (;;) {
+    const q = find.indexOf(0xff, p);
+    const stop = q < 0 || q >= n ? n : q;
+    if (o !== p) out.copyWithin(o, p, stop);
+    o += stop - p;
+    if (stop === n || q + 1 >= n) {
+      p = n; // no marker: the file ends inside the scan (a lone 0xFF last byte is dropped)
+      break;
+    }
+    const m = out[q + 1];
+    if (m === 0) {
+      out[o++] = 0xff;
+      p = q + 2;
+    } else if (m >= 0xd0 && m <= 0xd7) {
+      restarts.push(o);
+      p = q + 2;
+    } else {
+      p = q;
+      endsAtMarker = true;
+      break;
+    }
+  }
+  out.fill(0, o, o + UNSTUFF_PAD);
+  return { view: new DataView(out.buffer, 0, o + UNSTUFF_PAD), length: o, restarts, endsAtMarker, end: start + p };
 }
 
 interface Component {
@@ -503,6 +618,7 @@ class Decoder {
       });
       p += 3;
     }
+    if (n > 1 && this.comps.reduce((sum, c) => sum + c.h * c.v, 0) > 10) throw new JpegDataError('more than 10 blocks per MCU');
     if (n === 1) {
       // A single-component frame is coded block by block whatever its sampling factors say.
       this.comps[0].h = 1;
@@ -645,8 +761,7 @@ class Decoder {
 
     type BlockFn = (c: Component, bx: number, by: number) => void;
     let fn: BlockFn;
-    if (!this.progressive) fn = (c, bx, by) => this.blockBaseline(c, bx, by);
-    else if (ss === 0) {
+    if (ss === 0) {
       if (ah === 0) fn = (c, bx, by) => this.blockDcFirst(c, bx, by, al);
       else fn = (c, bx, by) => this.blockDcRefine(c, bx, by, al);
     } else if (ah === 0) fn = (c, bx, by) => this.blockAcFirst(c, bx, by, ss, se, al);
@@ -656,6 +771,11 @@ class Decoder {
         throw new JpegDataError('scan uses an undefined Huffman table');
       }
       if (!this.qt[c.tq]) throw new JpegDataError('component uses an undefined quantisation table');
+    }
+
+    if (!this.progressive) {
+      this.scanBaseline(scomps);
+      return;
     }
 
     const ri = this.restartInterval;
@@ -703,73 +823,134 @@ class Decoder {
     this.pos = p;
   }
 
-  private blockBaseline(c: Component, bx: number, by: number): void {
-    const q = this.qt[c.tq] as Int32Array;
-    const dc = c.dcTable as HuffTable;
-    const ac = c.acTable as HuffTable;
-    const lut = ac.lookup;
-    const t = this.decodeHuff(dc);
-    if (t !== 0) c.pred += this.receiveExtend(t);
+  /**
+   * A whole sequential (baseline/extended) scan. The stuffing is removed first ({@link unstuff}),
+   * so the bit reader is a bit position into a plain byte array and every peek is one 32-bit load:
+   * the state lives in locals for the whole scan instead of in fields per symbol.
+   */
+  private scanBaseline(scomps: Component[]): void {
+    const sd = unstuff(this.d, this.pos);
+    this.pos = sd.end;
+    const dv = sd.view;
+    const len = sd.length;
     const k = this.k;
-    if (k === 1) {
-      // DC only: decode and drop the AC symbols.
-      const skip = ac.skip;
-      for (let z = 1; z < 64; ) {
-        // Short codes (the common case) in one step; fill() leaves >= 25 bits, enough for a
-        // 9-bit code plus its <= 15 extra bits.
-        if (this.bitCnt < 25) this.fill();
-        const e = skip[(this.bitBuf >>> (this.bitCnt - LOOKUP_BITS)) & LOOKUP_MASK];
-        if (e !== 0) {
-          this.bitCnt -= e & 31;
-          z += e >> 5;
-          continue;
-        }
-        const rs = this.decodeHuff(ac);
-        const s = rs & 15;
-        const r = rs >> 4;
-        if (s === 0) {
-          if (r !== 15) break;
-          z += 16;
-          continue;
-        }
-        z += r + 1;
-        if (this.bitCnt < s) this.fill();
-        this.bitCnt -= s;
-      }
-      const v = ((c.pred * q[0] + 4) >> 3) + 128;
-      c.plane[by * c.bpl + bx] = v < 0 ? 0 : v > 255 ? 255 : v;
-      return;
-    }
     const blk = this.block;
-    blk.fill(0);
-    blk[0] = c.pred * q[0];
-    let dcOnly = true;
-    for (let z = 1; z < 64; ) {
-      if (this.bitCnt < 25) this.fill();
-      const e = lut[(this.bitBuf >>> (this.bitCnt - LOOKUP_BITS)) & LOOKUP_MASK];
-      let rs: number;
-      if (e !== 0) {
-        this.bitCnt -= e >> 8;
-        rs = e & 0xff;
-      } else rs = this.decodeHuff(ac);
-      const s = rs & 15;
-      const r = rs >> 4;
-      if (s === 0) {
-        if (r !== 15) break;
-        z += 16;
-        continue;
+    const ri = this.restartInterval;
+    let rstNext = 0;
+    let bp = 0;
+    for (const c of scomps) c.pred = 0;
+    const single = scomps.length === 1;
+    const rows = single ? scomps[0].bpcReal : this.mcusY;
+    const cols = single ? scomps[0].bplReal : this.mcusX;
+    let mcu = 0;
+    for (let my = 0; my < rows; my++) {
+      for (let mx = 0; mx < cols; mx++) {
+        if (ri > 0 && mcu > 0 && mcu % ri === 0) {
+          // Restart: the next interval starts byte-aligned after its RSTn marker, predictions reset.
+          if (rstNext < sd.restarts.length) bp = sd.restarts[rstNext++] * 8;
+          for (const c of scomps) c.pred = 0;
+        }
+        mcu++;
+        for (let ci = 0; ci < scomps.length; ci++) {
+          const c = scomps[ci];
+          const q = this.qt[c.tq] as Int32Array;
+          const dcT = c.dcTable as HuffTable;
+          const acT = c.acTable as HuffTable;
+          const nv = single ? 1 : c.v;
+          const nh = single ? 1 : c.h;
+          for (let v = 0; v < nv; v++) {
+            for (let h = 0; h < nh; h++) {
+              const bx = single ? mx : mx * c.h + h;
+              const by = single ? my : my * c.v + v;
+              // DC: a Huffman-coded size, then that many bits of difference.
+              let w = dv.getUint32(bp >>> 3) << (bp & 7);
+              let e = dcT.lookup[w >>> (32 - LOOKUP_BITS)];
+              if (e === 0) e = slowHuff(dcT, w >>> 16);
+              bp += e >> 8;
+              const t = e & 0xff;
+              if (t !== 0) {
+                if (t > 16) throw new JpegDataError('bad DC difference size');
+                w = dv.getUint32(bp >>> 3) << (bp & 7);
+                const bits = w >>> (32 - t);
+                bp += t;
+                c.pred += bits < 1 << (t - 1) ? bits - (1 << t) + 1 : bits;
+              }
+              if (k === 1) {
+                // 1/8 scale: only DC is used; walk the AC symbols with the combined skip table.
+                const skip = acT.skip;
+                const multi = acT.multi ?? multiSkipTable(acT);
+                for (let z = 1; z < 64; ) {
+                  w = dv.getUint32(bp >>> 3) << (bp & 7);
+                  const g = multi[w >>> (32 - MULTI_BITS)];
+                  const need = (g >> 4) & 127;
+                  if (g !== 0 && z + need <= 64) {
+                    bp += g & 15;
+                    if ((g & MULTI_EOB) !== 0) break;
+                    z += need;
+                    continue;
+                  }
+                  const sk = skip[w >>> (32 - LOOKUP_BITS)];
+                  if (sk !== 0) {
+                    bp += sk & 31;
+                    z += sk >> 5;
+                    continue;
+                  }
+                  const ls = slowHuff(acT, w >>> 16);
+                  bp += ls >> 8;
+                  const s = ls & 15;
+                  const r = (ls >> 4) & 15;
+                  if (s === 0) {
+                    if (r !== 15) break;
+                    z += 16;
+                    continue;
+                  }
+                  z += r + 1;
+                  bp += s;
+                }
+                const val = ((c.pred * q[0] + 4) >> 3) + 128;
+                c.plane[by * c.bpl + bx] = val < 0 ? 0 : val > 255 ? 255 : val;
+                continue;
+              }
+              blk.fill(0);
+              blk[0] = c.pred * q[0];
+              let dcOnly = true;
+              const lut = acT.lookup;
+              for (let z = 1; z < 64; ) {
+                w = dv.getUint32(bp >>> 3) << (bp & 7);
+                e = lut[w >>> (32 - LOOKUP_BITS)];
+                if (e === 0) e = slowHuff(acT, w >>> 16);
+                bp += e >> 8;
+                const s = e & 15;
+                const r = (e >> 4) & 15;
+                if (s === 0) {
+                  if (r !== 15) break;
+                  z += 16;
+                  continue;
+                }
+                z += r;
+                if (z > 63) throw new JpegDataError('coefficient index past 63');
+                w = dv.getUint32(bp >>> 3) << (bp & 7);
+                const bits = w >>> (32 - s);
+                bp += s;
+                // EXTEND: a leading 0 bit means a negative value.
+                blk[NATURAL[z]] = (bits < 1 << (s - 1) ? bits - (1 << s) + 1 : bits) * q[z];
+                dcOnly = false;
+                z++;
+              }
+              this.idctBlock(blk, c, bx, by, dcOnly);
+            }
+          }
+        }
+        // Past the data: zeros stand in after a marker (as libjpeg does); at the end of the file
+        // they mean it was cut. One MCU reads at most UNSTUFF_PAD bytes, so the loads stay inside.
+        const over = (bp >>> 3) - len;
+        if (over > 0) {
+          if (!sd.endsAtMarker && over > 64) throw new JpegDataError('file is truncated');
+          if (over > UNSTUFF_PAD / 2) bp = len * 8; // more zeros: the padding again
+        }
       }
-      z += r;
-      if (z > 63) throw new JpegDataError('coefficient index past 63');
-      if (this.bitCnt < s) this.fill();
-      this.bitCnt -= s;
-      const bits = (this.bitBuf >>> this.bitCnt) & ((1 << s) - 1);
-      // EXTEND: a leading 0 bit means a negative value.
-      blk[NATURAL[z]] = (bits < 1 << (s - 1) ? bits - (1 << s) + 1 : bits) * q[z];
-      dcOnly = false;
-      z++;
+      if (!sd.endsAtMarker && (bp >>> 3) - len > 8) throw new JpegDataError('file is truncated');
     }
-    this.idctBlock(blk, c, bx, by, dcOnly);
   }
 
   private blockDcFirst(c: Component, bx: number, by: number, al: number): void {

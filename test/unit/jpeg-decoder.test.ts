@@ -1,7 +1,8 @@
+import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import sharp from 'sharp';
-import { decodeJpeg, idct4x4, idct8x8 } from '../../core/jpeg-decoder.js';
-import { SHARED_IMAGES } from '../helpers/paths.js';
+import { decodeJpeg, idct4x4, idct8x8, JpegDataError } from '../../core/jpeg-decoder.js';
+import { REPO_ROOT, SHARED_IMAGES } from '../helpers/paths.js';
 
 /** Seeded LCG so a failure names a reproducible block. */
 function rng(seed: number): () => number {
@@ -129,6 +130,59 @@ describe('decodeJpeg against libjpeg-turbo (sharp)', () => {
       expect([img.width, img.height]).toEqual([64 / scale, 48 / scale]);
       const levels = new Set(img.data);
       expect([...levels]).toEqual([77]);
+    }
+  });
+});
+
+describe('restart markers (fixtures: lossless jpegtran rewrites, see test/fixtures/jpeg-restart/README.md)', () => {
+  const dir = path.join(REPO_ROOT, 'test/fixtures/jpeg-restart');
+  const read = (f: string): Uint8Array => new Uint8Array(readFileSync(path.join(dir, f)));
+  test.each([
+    ['rst-rows-420.jpg', 'base-420.jpg'],
+    ['rst-3mcu-420.jpg', 'base-420.jpg'],
+    ['rst-2mcu-420-noninterleaved.jpg', 'base-420.jpg'],
+    ['rst-5mcu-gray.jpg', 'base-gray.jpg'],
+  ])('%s decodes to the same pixels as %s at every scale', (withRst, base) => {
+    for (const scale of [1, 2, 4, 8] as const) {
+      const a = decodeJpeg(read(withRst), scale);
+      const b = decodeJpeg(read(base), scale);
+      if (!a || !b) throw new Error('decoder declined a baseline file');
+      expect([a.width, a.height]).toEqual([b.width, b.height]);
+      expect(Buffer.from(a.data).equals(Buffer.from(b.data))).toBe(true);
+    }
+  });
+});
+
+describe('damaged entropy data', () => {
+  /** A 2048×1536 photo-like JPEG: big enough for the 1/8 (DC-only) path. Made once for both tests. */
+  let made: Promise<Uint8Array> | undefined;
+  const bigJpeg = (): Promise<Uint8Array> => (made ??= makeBigJpeg());
+  async function makeBigJpeg(): Promise<Uint8Array> {
+    const noise = { type: 'gaussian', mean: 128, sigma: 40 } as const;
+    return new Uint8Array(await sharp({ create: { width: 2048, height: 1536, channels: 3, noise } }).jpeg({ quality: 90 }).toBuffer());
+  }
+
+  test('a cut file throws "file is truncated" at every scale, including the DC-only path', async () => {
+    const jpg = await bigJpeg();
+    const cut = jpg.subarray(0, Math.floor(jpg.length * 0.6));
+    for (const scale of [1, 2, 4, 8] as const) expect(() => decodeJpeg(cut, scale)).toThrow(new JpegDataError('file is truncated'));
+  });
+
+  test('flipped bytes give pixels or a JpegDataError, never another exception', async () => {
+    const jpg = await bigJpeg();
+    const next = rng(9);
+    for (let trial = 0; trial < 6; trial++) {
+      const bad = jpg.slice();
+      // Past the headers (~600 bytes), inside the entropy-coded data.
+      for (let i = 0; i < 40; i++) bad[1000 + Math.floor(next() * (bad.length - 1000))] ^= 1 + Math.floor(next() * 255);
+      for (const scale of [1, 8] as const) {
+        try {
+          const img = decodeJpeg(bad, scale);
+          if (img) expect(img.data.length).toBe(img.width * img.height * 3);
+        } catch (err) {
+          expect(err).toBeInstanceOf(JpegDataError);
+        }
+      }
     }
   });
 });
