@@ -15,7 +15,7 @@ import { loadLabels, type ClassLabel } from './labels.js';
 import { averagedSoftmax, topK } from './postprocess.js';
 import { preprocess, tenCrop } from './preprocess.js';
 import { getZooModel, ZOO_MODELS } from './registry.js';
-import { ModelSession } from './session.js';
+import { ModelSession, type ClassifierSession, type SessionOpener } from './session.js';
 import { IMAGENET_PREPROCESS, type ClassificationResult, type Label, type PreprocessConfig } from './types.js';
 
 /** How to find and run a model. */
@@ -40,6 +40,12 @@ export interface ClassifierOptions {
   allowSpinning?: boolean;
   /** Largest image accepted, in pixels, checked from the header before decoding. @default decoder's default (env RESNET_MAX_PIXELS) */
   maxPixels?: number;
+  /**
+   * Opens the session. @default `ModelSession.create` (onnxruntime in the calling thread; its `run`
+   * blocks that thread's event loop while the graph runs — the batch worker passes an opener that
+   * runs it in a worker thread instead)
+   */
+  openSession?: SessionOpener;
 }
 
 /** Options of one classification. */
@@ -114,7 +120,7 @@ export class Classifier {
   private constructor(
     /** Model id written into results. */
     readonly modelId: string,
-    private readonly session: ModelSession,
+    private readonly session: ClassifierSession,
     /** Class labels, by output index. */
     readonly labels: readonly ClassLabel[],
     /** Preprocessing recipe, adapted to the model's input size. */
@@ -131,7 +137,8 @@ export class Classifier {
     if (opts.model.trim() === '') throw new UnknownModelError(opts.model, knownModelIds());
     const resolved = await resolveModel(opts);
     const labels = await loadLabels(resolved.labelsPath);
-    const session = await ModelSession.create(resolved.modelPath, {
+    const open = opts.openSession ?? ((p, o) => ModelSession.create(p, o));
+    const session = await open(resolved.modelPath, {
       ...(opts.threads !== undefined ? { threads: opts.threads } : {}),
       ...(opts.executionProviders ? { executionProviders: opts.executionProviders } : {}),
       ...(opts.allowSpinning !== undefined ? { allowSpinning: opts.allowSpinning } : {}),

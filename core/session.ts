@@ -32,6 +32,26 @@ export interface SessionOptions {
 const DEFAULT_MAX_DYNAMIC_BATCH = 32;
 
 /**
+ * What a {@link Classifier} needs of a session: {@link ModelSession} (onnxruntime in this thread),
+ * or one that runs it elsewhere (the batch worker's inference thread) with the same contract.
+ */
+export interface ClassifierSession {
+  /** Side S of the square input, in pixels. */
+  readonly inputSize: number;
+  /** Length of each logits vector. */
+  readonly numClasses: number;
+  /** Batch size fixed in the file, or null when the batch dimension is dynamic. */
+  readonly maxBatch: number | null;
+  /** Logits per CHW input, in input order (see {@link ModelSession.run}). */
+  run(inputs: Float32Array[]): Promise<Float32Array[]>;
+  /** Releases the session; later `run` calls reject. Safe to call twice. */
+  dispose(): Promise<void>;
+}
+
+/** Opens a {@link ClassifierSession} for a model file. */
+export type SessionOpener = (modelPath: string, opts: SessionOptions) => Promise<ClassifierSession>;
+
+/**
  * The onnxruntime options {@link ModelSession.create} uses, for callers that need an identical bare
  * session (the benchmark's `session.run` floor).
  * @default threads all cores; executionProviders ['cpu']; allowSpinning true
@@ -65,7 +85,7 @@ function fixedDim(d: number | string | undefined): number | null {
 }
 
 /** A loaded classifier taking float32 [N,3,S,S] and returning logits [N,classes]. One instance, reused for every call. */
-export class ModelSession {
+export class ModelSession implements ClassifierSession {
   private released = false;
 
   private constructor(

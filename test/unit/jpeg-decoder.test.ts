@@ -159,7 +159,7 @@ describe('damaged entropy data', () => {
   const bigJpeg = (): Promise<Uint8Array> => (made ??= makeBigJpeg());
   async function makeBigJpeg(): Promise<Uint8Array> {
     const noise = { type: 'gaussian', mean: 128, sigma: 40 } as const;
-    return new Uint8Array(await sharp({ create: { width: 2048, height: 1536, channels: 3, noise } }).jpeg({ quality: 90 }).toBuffer());
+    return new Uint8Array(await sharp({ create: { width: 2048, height: 1536, channels: 3, background: { r: 0, g: 0, b: 0 }, noise } }).jpeg({ quality: 90 }).toBuffer());
   }
 
   test('a cut file throws "file is truncated" at every scale, including the DC-only path', async () => {
