@@ -8,15 +8,13 @@
  * start at all, the pool falls back to preparing in the calling thread with
  * `Classifier.prepare` (same code path, no parallelism) and says so in `mode`.
  */
-import { existsSync } from 'node:fs';
-import { createRequire } from 'node:module';
 import os from 'node:os';
-import { fileURLToPath, pathToFileURL } from 'node:url';
 import { Worker } from 'node:worker_threads';
 
 import { ResnetError, type ErrorCode } from '../core/errors.js';
 import type { PreprocessConfig } from '../core/types.js';
-import type { PrepareRequest, PrepareResponse } from './prepare-worker.js';
+import type { PrepareRequest, PrepareResponse, PrepareWorkerData } from './prepare-worker.js';
+import { workerEntry } from './worker-entry.js';
 
 /** Tensors for one image and the time spent making them. */
 export interface Prepared {
@@ -40,6 +38,13 @@ export interface PreparePoolOptions {
   tenCrop?: boolean;
   /** Fallback when workers are disabled or cannot start. */
   inThread: InThreadPrepare;
+  /**
+   * Scheduling niceness of the worker threads (Linux; 0-19, higher yields more). When decoding and
+   * inference share the cores, decoders at normal priority preempt onnxruntime's intra-op threads
+   * mid-operator and the others wait at the operator's barrier; niced decoders run in the gaps and
+   * still get every idle core. Ignored where a thread's priority cannot be set. @default 0
+   */
+  nice?: number;
   /** Startup timeout per worker, in milliseconds. @default 30000 */
   startTimeoutMs?: number;
   /** Log line sink. */
@@ -53,18 +58,6 @@ interface Slot {
 
 type Pending = { resolve: (p: Prepared) => void; reject: (e: unknown) => void };
 
-/** How to start a worker: the compiled file, or an eval'd bootstrap that registers tsx first. */
-export function workerEntry(): { script: URL | string; eval: boolean } {
-  const here = import.meta.url;
-  const js = new URL('./prepare-worker.js', here);
-  if (/\.m?js$/.test(here) && existsSync(fileURLToPath(js))) return { script: js, eval: false };
-  // From TypeScript sources: `--import tsx` in a worker's execArgv is not honoured by Node 20, so a
-  // small bootstrap registers tsx's ESM hooks in the worker and then imports the .ts entry.
-  const tsxApi = pathToFileURL(createRequire(here).resolve('tsx/package.json').replace(/package\.json$/, 'dist/esm/api/index.mjs')).href;
-  const entry = new URL('./prepare-worker.ts', here).href;
-  return { script: `import(${JSON.stringify(tsxApi)}).then((m) => { m.register(); return import(${JSON.stringify(entry)}); });`, eval: true };
-}
-
 /** A pool of decode/preprocess workers with per-job promises. */
 export class PreparePool {
   private readonly pending = new Map<number, Pending>();
@@ -76,6 +69,8 @@ export class PreparePool {
     private readonly opts: PreparePoolOptions,
     /** `workers` or `in-thread` (no workers asked for, or they failed to start). */
     readonly mode: 'workers' | 'in-thread',
+    /** Every worker runs at the asked-for niceness (false when none was asked for or it could not be set). */
+    readonly niced = false,
   ) {
     for (const s of slots) {
       s.worker.on('message', (m: PrepareResponse) => this.settle(s, m));
@@ -92,12 +87,13 @@ export class PreparePool {
   static async start(opts: PreparePoolOptions): Promise<PreparePool> {
     const n = opts.workers ?? os.availableParallelism();
     if (n <= 0) return new PreparePool([], opts, 'in-thread');
-    const entry = workerEntry();
+    const entry = workerEntry(new URL('./prepare-worker.js', import.meta.url));
     const workers: Worker[] = [];
+    let niced = (opts.nice ?? 0) > 0;
     try {
       await Promise.all(
         Array.from({ length: n }, async () => {
-          const w = new Worker(entry.script, { eval: entry.eval });
+          const w = new Worker(entry.script, { eval: entry.eval, workerData: { nice: opts.nice ?? 0 } satisfies PrepareWorkerData });
           workers.push(w);
           await new Promise<void>((resolve, reject) => {
             // Only our own listeners come off afterwards: removeAllListeners() would also drop the
@@ -108,7 +104,10 @@ export class PreparePool {
               if (err === undefined) resolve();
               else reject(err instanceof Error ? err : new Error(String(err)));
             };
-            const onReady = (): void => done();
+            const onReady = (m: { niced?: boolean }): void => {
+              if (!m.niced) niced = false;
+              done();
+            };
             const onExit = (code: number): void => done(new Error(`worker exited with code ${code}`));
             const timer = setTimeout(() => done(new Error('worker did not start in time')), opts.startTimeoutMs ?? 30_000);
             w.on('message', onReady).on('error', done).on('exit', onExit);
@@ -124,6 +123,7 @@ export class PreparePool {
       workers.map((worker) => ({ worker, inflight: 0 })),
       opts,
       'workers',
+      niced,
     );
   }
 

@@ -3,13 +3,37 @@
  * `Classifier.prepare` (decodeImage with the recipe's short side as `minShortSide`, then
  * preprocess or tenCrop), so batch results equal the s3-tagger's bit for bit.
  */
+import { readlinkSync } from 'node:fs';
+import os from 'node:os';
 import { performance } from 'node:perf_hooks';
-import { parentPort } from 'node:worker_threads';
+import { parentPort, workerData } from 'node:worker_threads';
 
 import { decodeImage } from '../core/decode.js';
 import { ResnetError } from '../core/errors.js';
 import { preprocess, tenCrop } from '../core/preprocess.js';
 import type { PreprocessConfig } from '../core/types.js';
+
+/** What a worker is started with. */
+export interface PrepareWorkerData {
+  /** Niceness for this thread (see PreparePoolOptions.nice). */
+  nice: number;
+}
+
+/**
+ * Sets this thread's niceness. Linux schedules threads as tasks, so setpriority on the thread's
+ * own id (from /proc/thread-self) changes only this thread, not the process.
+ * @returns whether it was set
+ */
+export function niceThisThread(nice: number): boolean {
+  try {
+    const tid = Number(readlinkSync('/proc/thread-self').split('/').pop());
+    if (!Number.isInteger(tid) || tid <= 0) return false;
+    os.setPriority(tid, nice);
+    return os.getPriority(tid) === nice;
+  } catch {
+    return false; // not Linux, or not allowed
+  }
+}
 
 /** A job sent to a worker. */
 export interface PrepareRequest {
@@ -27,6 +51,8 @@ export type PrepareResponse =
 
 const port = parentPort;
 if (port) {
+  const { nice } = (workerData ?? { nice: 0 }) as PrepareWorkerData;
+  const niced = nice > 0 && niceThisThread(nice);
   port.on('message', (req: PrepareRequest) => {
     void (async () => {
       try {
@@ -56,5 +82,5 @@ if (port) {
       }
     })();
   });
-  port.postMessage({ ready: true });
+  port.postMessage({ ready: true, niced });
 }

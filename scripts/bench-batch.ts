@@ -6,7 +6,7 @@
  * the stages must overlap, not add up.
  *
  * Usage: node dist/scripts/bench-batch.js [--n03 128] [--n12 48] [--batch 16] [--ep cpu] [--wait ms] [--workers n]
- *        [--sets 0.3mp,12mp] [--spin] [--json]
+ *        [--sets 0.3mp,12mp] [--spin] [--main-thread] [--nice n] [--json]
  *
  * How the ceilings are measured (both with every core, in the same process and session as the run):
  *  - decode ceiling: the worker pool alone (one worker per core, two jobs queued per worker) over the
@@ -26,10 +26,12 @@ import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 
+import { InferenceThread } from '../batch/infer-thread.js';
 import { PreparePool } from '../batch/prepare-pool.js';
 import { runBatch, type BatchSummary } from '../batch/run-batch.js';
 import { Classifier } from '../core/classifier.js';
 import { writeResNet } from '../core/model-builder/index.js';
+import type { SessionOptions } from '../core/session.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), fileURLToPath(import.meta.url).includes(`${path.sep}dist${path.sep}`) ? '../..' : '..');
 const CACHE = path.join(ROOT, '.cache/bench-batch');
@@ -48,6 +50,10 @@ const { values: args } = parseArgs({
     json: { type: 'boolean', default: false },
     /** A/B switch: let onnxruntime's intra-op threads spin (onnxruntime's default; the worker turns it off). */
     spin: { type: 'boolean', default: false },
+    /** A/B switch: run onnxruntime on the main thread (the batch worker runs it in its own thread). */
+    'main-thread': { type: 'boolean', default: false },
+    /** Niceness of the run's decode workers (the worker's default on the CPU is 10; 0 = off). */
+    nice: { type: 'string' },
   },
 });
 
@@ -154,6 +160,7 @@ async function measure(classifier: Classifier, set: string, dir: string, mp: num
     batchSize: batch,
     ...(args.wait !== undefined ? { batchWaitMs: Number(args.wait) } : {}),
     ...(args.workers !== undefined ? { workers: Number(args.workers) } : {}),
+    ...(args.nice !== undefined ? { decodeNice: Number(args.nice) } : {}),
     progress: { tty: 'off' },
     log: () => undefined,
   });
@@ -172,7 +179,15 @@ const sets = [
 ].filter((s) => String(args.sets).split(',').includes(s.name));
 const dirs = await Promise.all(sets.map((s) => imageSet(s.name, s.w, s.h, s.n)));
 // Opened as runBatch opens its own: intra-op threads do not spin, so they leave the cores to the decoders.
-const classifier = await Classifier.load({ model, labels, modelId: 'resnet50-v1-generated', executionProviders: [String(args.ep)], allowSpinning: args.spin });
+// and onnxruntime runs in its own thread, so the main thread keeps feeding the decoders during a batch.
+const classifier = await Classifier.load({
+  model,
+  labels,
+  modelId: 'resnet50-v1-generated',
+  executionProviders: [String(args.ep)],
+  allowSpinning: args.spin,
+  ...(args['main-thread'] ? {} : { openSession: (p: string, o: SessionOptions) => InferenceThread.create(p, o) }),
+});
 const loadBefore = os.loadavg();
 const rows: Row[] = [];
 try {
@@ -186,7 +201,7 @@ const cores = os.availableParallelism();
 const load = (l: number[]): string => l.map((x) => x.toFixed(2)).join(' ');
 if (args.json) console.log(JSON.stringify({ cores, ep: args.ep, batch, loadavgBefore: loadBefore, loadavgAfter: loadAfter, rows }));
 else {
-  console.log(`bench:batch — generated ResNet-50 v1 (dynamic batch ${batch}), ep ${args.ep}${args.spin ? ' (intra-op spinning ON)' : ''}, ${cores} cores (${os.cpus()[0]?.model ?? '?'}), node ${process.version}`);
+  console.log(`bench:batch — generated ResNet-50 v1 (dynamic batch ${batch}), ep ${args.ep}${args.spin ? ' (intra-op spinning ON)' : ''}${args['main-thread'] ? ', inference ON THE MAIN THREAD' : ', inference thread'}, ${cores} cores (${os.cpus()[0]?.model ?? '?'}), node ${process.version}`);
   console.log(`load average (1/5/15 min) before ${load(loadBefore)}, after ${load(loadAfter)}: above ${cores} means other work shared the cores and every rate is low`);
   console.log('set     images  decode-ceiling  infer-ceiling  end-to-end  e2e/min(ceil)  floor  verdict  | shared-CPU bound  e2e/bound');
   for (const r of rows) {

@@ -1,0 +1,81 @@
+/**
+ * Worker-thread entry of the inference thread ({@link InferenceThread}): owns the onnxruntime
+ * session, so `session.run` — synchronous inside onnxruntime-node, it holds its thread for the
+ * whole graph — never stalls the batch worker's event loop (downloads, decode dispatch, writes).
+ */
+import { parentPort, workerData } from 'node:worker_threads';
+
+import { ResnetError } from '../core/errors.js';
+import { ModelSession, type SessionOptions } from '../core/session.js';
+
+/** What the thread is started with. */
+export interface InferWorkerData {
+  modelPath: string;
+  opts: SessionOptions;
+}
+
+/** An error crossing the thread boundary. */
+export interface WireError {
+  code: string;
+  message: string;
+  retryable: boolean;
+  typed: boolean;
+}
+
+/** A batch: `n` CHW tensors packed one after another. */
+export interface InferRequest {
+  id: number;
+  data: Float32Array;
+  n: number;
+}
+
+/** Messages from the thread. */
+export type InferMessage =
+  | { kind: 'ready'; inputSize: number; numClasses: number; maxBatch: number | null }
+  | { kind: 'failed-to-open'; error: WireError }
+  | { kind: 'result'; id: number; logits: Float32Array }
+  | { kind: 'error'; id: number; error: WireError };
+
+/** Serialises an error with its code (a ResnetError) or as INTERNAL. */
+export function toWire(err: unknown): WireError {
+  const typed = err instanceof ResnetError;
+  return {
+    code: typed ? err.code : 'INTERNAL',
+    message: err instanceof Error ? err.message : String(err),
+    retryable: typed ? err.retryable : false,
+    typed,
+  };
+}
+
+const port = parentPort;
+if (port) {
+  const { modelPath, opts } = workerData as InferWorkerData;
+  void (async () => {
+    let session: ModelSession;
+    try {
+      session = await ModelSession.create(modelPath, opts);
+    } catch (err) {
+      port.postMessage({ kind: 'failed-to-open', error: toWire(err) } satisfies InferMessage);
+      return;
+    }
+    port.on('message', (req: InferRequest | 'dispose') => {
+      if (req === 'dispose') {
+        void session.dispose().then(() => port.close());
+        return;
+      }
+      void (async () => {
+        try {
+          const size = 3 * session.inputSize * session.inputSize;
+          const views = Array.from({ length: req.n }, (_, i) => req.data.subarray(i * size, (i + 1) * size));
+          const out = await session.run(views);
+          const logits = new Float32Array(req.n * session.numClasses);
+          out.forEach((l, i) => logits.set(l, i * session.numClasses));
+          port.postMessage({ kind: 'result', id: req.id, logits } satisfies InferMessage, [logits.buffer]);
+        } catch (err) {
+          port.postMessage({ kind: 'error', id: req.id, error: toWire(err) } satisfies InferMessage);
+        }
+      })();
+    });
+    port.postMessage({ kind: 'ready', inputSize: session.inputSize, numClasses: session.numClasses, maxBatch: session.maxBatch } satisfies InferMessage);
+  })();
+}
