@@ -21,7 +21,7 @@ prepare() {
   rm -rf .gpu && mkdir -p .gpu/app/node_modules
   [ "$(uname -m)" = x86_64 ] || { echo "prepare on x86-64 (the device is x86-64)" >&2; exit 1; }
   xz -T0 -6 -c "$(command -v node)" > .gpu/node.xz
-  npx esbuild batch/gpu-check.ts batch/prepare-worker.ts --bundle --platform=node --format=esm --target=node20 \
+  npx esbuild batch/gpu-check.ts batch/prepare-worker.ts batch/infer-worker.ts --bundle --platform=node --format=esm --target=node20 \
     --external:onnxruntime-node --outdir=.gpu/app --log-level=warning \
     --banner:js="import { createRequire as __cr } from 'node:module'; const require = __cr(import.meta.url);"
   echo '{"type":"module"}' > .gpu/app/package.json

@@ -5,7 +5,9 @@
  * which stage bounds it.
  *
  * Usage: node gpu-check.js --images <dir> [--ep webgpu] [--batch 16,32,64] [--work /tmp/gpu-check] [--workers n]
- *        [--ceiling-images 1024]
+ *        [--ceiling-images 1024] [--main-thread]
+ *
+ * onnxruntime runs in its own thread, as in `resnet batch` (`--main-thread` for the comparison).
  */
 import { existsSync } from 'node:fs';
 import { readdir, readFile, writeFile } from 'node:fs/promises';
@@ -16,6 +18,8 @@ import { parseArgs } from 'node:util';
 
 import { Classifier } from '../core/classifier.js';
 import { writeResNet } from '../core/model-builder/index.js';
+import type { SessionOptions } from '../core/session.js';
+import { InferenceThread } from './infer-thread.js';
 import { runBatch } from './run-batch.js';
 
 const { values: args } = parseArgs({
@@ -26,6 +30,7 @@ const { values: args } = parseArgs({
     work: { type: 'string', default: '/tmp/gpu-check' },
     workers: { type: 'string' },
     'ceiling-images': { type: 'string', default: '1024' },
+    'main-thread': { type: 'boolean', default: false },
   },
 });
 if (!args.images) throw new Error('--images <dir> is required');
@@ -41,8 +46,14 @@ await writeFile(labels, Array.from({ length: 1000 }, (_, i) => `c${i} class ${i}
 
 const ep = String(args.ep);
 const t0 = performance.now();
-const classifier = await Classifier.load({ model, labels, modelId: 'resnet50-v1-generated', executionProviders: [ep] });
-console.log(`session on ${ep} opened in ${((performance.now() - t0) / 1000).toFixed(1)} s; ${os.availableParallelism()} cores`);
+const classifier = await Classifier.load({
+  model,
+  labels,
+  modelId: 'resnet50-v1-generated',
+  executionProviders: [ep],
+  ...(args['main-thread'] ? {} : { openSession: (p: string, o: SessionOptions) => InferenceThread.create(p, o) }),
+});
+console.log(`session on ${ep} (${args['main-thread'] ? 'main thread' : 'inference thread'}) opened in ${((performance.now() - t0) / 1000).toFixed(1)} s; ${os.availableParallelism()} cores`);
 
 const files = (await readdir(String(args.images))).filter((f) => /\.jpe?g$/i.test(f)).sort();
 const sample = await classifier.prepare(await readFile(path.join(String(args.images), files[0]!)));

@@ -43,6 +43,8 @@ interface HuffTable {
   skip: Uint16Array;
   /** Built on first use at 1/8 scale: see {@link multiSkipTable}. */
   multi?: Uint16Array;
+  /** Built on first use by full-coefficient decodes: see {@link fastAcTable}. */
+  fast?: Int32Array;
   maxcode: Int32Array; // per length 1..16, -1 when none
   valptr: Int32Array;
   mincode: Int32Array;
@@ -131,6 +133,35 @@ function multiSkipTable(t: HuffTable): Uint16Array {
   return m;
 }
 
+const FAST_AC_BITS = 11;
+
+/**
+ * For decoding AC coefficients in one peek: for each FAST_AC_BITS window whose leading symbol is a
+ * coefficient (not EOB/ZRL) with code and extra bits both inside the window, the extended value
+ * << 9 | run << 5 | bits used; 0 otherwise (the two-step path decodes it). Most coefficients
+ * of a photo are short codes with a few extra bits, so most take one peek and lookup, not two.
+ */
+function fastAcTable(t: HuffTable): Int32Array {
+  if (t.fast) return t.fast;
+  const f = new Int32Array(1 << FAST_AC_BITS);
+  for (let i = 0; i < f.length; i++) {
+    for (let len = 1; len < FAST_AC_BITS; len++) {
+      const code = i >> (FAST_AC_BITS - len);
+      if (code > t.maxcode[len]) continue;
+      const rs = t.values[t.valptr[len] + code - t.mincode[len]];
+      const s = rs & 15;
+      if (s !== 0 && len + s <= FAST_AC_BITS) {
+        const bits = (i >> (FAST_AC_BITS - len - s)) & ((1 << s) - 1);
+        const v = bits < 1 << (s - 1) ? bits - (1 << s) + 1 : bits;
+        f[i] = (v << 9) | ((rs >> 4) << 5) | (len + s);
+      }
+      break;
+    }
+  }
+  t.fast = f;
+  return f;
+}
+
 /**
  * Decodes a code longer than LOOKUP_BITS from the next 16 bits.
  * @returns (length << 8) | symbol, like a lookup entry
@@ -215,6 +246,8 @@ interface Component {
   coefs: Int16Array | null;
   /** Output plane at the reduced scale: width bpl*k, height bpc*k. */
   plane: Uint8Array;
+  /** The same bytes, for the 8×8 IDCT's word stores. */
+  planeView: DataView;
   pred: number;
   dcTable: HuffTable | null;
   acTable: HuffTable | null;
@@ -305,6 +338,59 @@ function yccRowH2(
   }
 }
 
+/**
+ * {@link yccRowH2} for two output rows that share their chroma rows (4:2:0): each chroma pair's
+ * table lookups serve four pixels instead of two.
+ */
+function yccRowsH2(
+  out: Uint8Array, o: number, o2: number, w: number,
+  pY: Uint8Array, rY: number, rY2: number, pB: Uint8Array, rB: number, pR: Uint8Array, rR: number,
+): void {
+  const pairs = w >> 1;
+  for (let i = 0; i < pairs; i++) {
+    const cb = pB[rB + i];
+    const cr = pR[rR + i];
+    const dr = CR_R[cr];
+    const dg = (CB_G[cb] + CR_G[cr]) >> 16;
+    const db = CB_B[cb];
+    let Y = pY[rY] + RANGE_OFF;
+    out[o] = RANGE[Y + dr];
+    out[o + 1] = RANGE[Y + dg];
+    out[o + 2] = RANGE[Y + db];
+    Y = pY[rY + 1] + RANGE_OFF;
+    out[o + 3] = RANGE[Y + dr];
+    out[o + 4] = RANGE[Y + dg];
+    out[o + 5] = RANGE[Y + db];
+    Y = pY[rY2] + RANGE_OFF;
+    out[o2] = RANGE[Y + dr];
+    out[o2 + 1] = RANGE[Y + dg];
+    out[o2 + 2] = RANGE[Y + db];
+    Y = pY[rY2 + 1] + RANGE_OFF;
+    out[o2 + 3] = RANGE[Y + dr];
+    out[o2 + 4] = RANGE[Y + dg];
+    out[o2 + 5] = RANGE[Y + db];
+    rY += 2;
+    rY2 += 2;
+    o += 6;
+    o2 += 6;
+  }
+  if (w & 1) {
+    const cb = pB[rB + pairs];
+    const cr = pR[rR + pairs];
+    const dr = CR_R[cr];
+    const dg = (CB_G[cb] + CR_G[cr]) >> 16;
+    const db = CB_B[cb];
+    let Y = pY[rY] + RANGE_OFF;
+    out[o] = RANGE[Y + dr];
+    out[o + 1] = RANGE[Y + dg];
+    out[o + 2] = RANGE[Y + db];
+    Y = pY[rY2] + RANGE_OFF;
+    out[o2] = RANGE[Y + dr];
+    out[o2 + 1] = RANGE[Y + dg];
+    out[o2 + 2] = RANGE[Y + db];
+  }
+}
+
 // 4-point scaled IDCT basis C(u)/2·cos((2x+1)uπ/8): rows x = 0, 3 and 1, 2 share magnitudes.
 const I4_A = Math.SQRT1_2 / 2;
 const I4_B = Math.cos(Math.PI / 8) / 2;
@@ -347,56 +433,106 @@ export function idct4x4(blk: Int32Array, ws: Float64Array, out: Uint8Array, o: n
 }
 
 /**
+ * Where a block's AC coefficients are, by natural index n (row n >> 3, column n & 7): bit `col`
+ * (the column holds one), bit 8 + row (the row holds one), bit 16 + col (the column holds one
+ * below row 0). OR-ed over a block, this tells the IDCT which butterflies can be left out.
+ */
+const NZ_BITS = (() => {
+  const t = new Int32Array(64);
+  for (let n = 1; n < 64; n++) {
+    const row = n >> 3;
+    const col = n & 7;
+    t[n] = (1 << col) | (1 << (8 + row)) | (row > 0 ? 1 << (16 + col) : 0);
+  }
+  return t;
+})();
+
+/** By zigzag index: the natural index << 24 | its {@link NZ_BITS}, both from one load. */
+const ZIGZAG_NZ = Int32Array.from(NATURAL, (n) => (n << 24) | NZ_BITS[n]);
+
+/** {@link NZ_BITS} of a block's non-zero AC coefficients. */
+function nzBits(blk: Int32Array): number {
+  let nz = 0;
+  for (let n = 1; n < 64; n++) if (blk[n] !== 0) nz |= NZ_BITS[n];
+  return nz;
+}
+
+/**
  * 8×8 inverse DCT of dequantised coefficients (natural order) into `out` at `o` with row pitch
  * `stride`, level-shifted by 128 and clamped to 0..255. AAN butterflies (5 multiplies per 1-D
- * pass) instead of the 64-multiply matrix form; columns whose AC terms are all zero, the common
- * case after quantisation, take a shortcut. Exported for the accuracy test only.
+ * pass) instead of the 64-multiply matrix form. After quantisation most blocks hold only
+ * low-frequency terms, so `nz` says which rows/columns have any and the passes leave out the
+ * rest: a column without AC terms is flat, and with nothing in rows (columns) 4..7 half of each
+ * column (row) butterfly has zero inputs.
+ *
+ * The shortened butterflies drop only terms whose inputs are exactly zero. In IEEE arithmetic
+ * x + 0 = x − 0 = x, 0 − x = −x and (−a)·(−b) = a·b exactly, so they compute the full butterfly's
+ * values bit for bit (at most a zero's sign differs, which the final +128.5 erases): the
+ * shortcuts change speed, never pixels.
  * @param blk 64 dequantised coefficients, row-major
  * @param ws scratch, 64 entries
+ * @param out the plane, written through a view so that a row of 8 pixels is two 32-bit stores
+ * @param nz {@link NZ_BITS} OR-ed over the block's AC coefficients (a superset is fine)
  */
-export function idct8x8(blk: Int32Array, ws: Float64Array, out: Uint8Array, o: number, stride: number): void {
+function idct8x8To(blk: Int32Array, ws: Float64Array, out: DataView, o: number, stride: number, nz: number): void {
   const sc = AAN_SCALE;
+  const colAc = nz >> 16;
+  const lowRows = (nz & 0xf000) === 0;
   // Pass 1: columns.
   for (let c = 0; c < 8; c++) {
-    if (
-      blk[c + 8] === 0 && blk[c + 16] === 0 && blk[c + 24] === 0 && blk[c + 32] === 0 &&
-      blk[c + 40] === 0 && blk[c + 48] === 0 && blk[c + 56] === 0
-    ) {
+    if ((colAc & (1 << c)) === 0) {
       const dc = blk[c] * sc[c];
       ws[c] = dc; ws[c + 8] = dc; ws[c + 16] = dc; ws[c + 24] = dc;
       ws[c + 32] = dc; ws[c + 40] = dc; ws[c + 48] = dc; ws[c + 56] = dc;
       continue;
     }
-    // Even part.
-    let t0 = blk[c] * sc[c];
-    let t1 = blk[c + 16] * sc[c + 16];
-    let t2 = blk[c + 32] * sc[c + 32];
-    let t3 = blk[c + 48] * sc[c + 48];
-    let t10 = t0 + t2;
-    let t11 = t0 - t2;
-    const t13 = t1 + t3;
-    let t12 = (t1 - t3) * 1.414213562373095 - t13;
-    t0 = t10 + t13;
-    t3 = t10 - t13;
-    t1 = t11 + t12;
-    t2 = t11 - t12;
-    // Odd part.
-    const t4 = blk[c + 8] * sc[c + 8];
-    const t5 = blk[c + 24] * sc[c + 24];
-    const t6 = blk[c + 40] * sc[c + 40];
-    const t7 = blk[c + 56] * sc[c + 56];
-    const z13 = t6 + t5;
-    const z10 = t6 - t5;
-    const z11 = t4 + t7;
-    const z12 = t4 - t7;
-    const o7 = z11 + z13;
-    t11 = (z11 - z13) * 1.414213562373095;
-    const z5 = (z10 + z12) * 1.847759065022573;
-    t10 = 1.082392200292394 * z12 - z5;
-    t12 = -2.613125929752753 * z10 + z5;
-    const o6 = t12 - o7;
-    const o5 = t11 - o6;
-    const o4 = t10 + o5;
+    let t0, t1, t2, t3, o7, o6, o5, o4;
+    if (lowRows) {
+      // Rows 4..7 are zero: the full butterfly's t2, t3, t6 and t7 below vanish.
+      const e0 = blk[c] * sc[c];
+      const e1 = blk[c + 16] * sc[c + 16];
+      const e2 = e1 * 1.414213562373095 - e1;
+      t0 = e0 + e1;
+      t3 = e0 - e1;
+      t1 = e0 + e2;
+      t2 = e0 - e2;
+      const z11 = blk[c + 8] * sc[c + 8];
+      const z13 = blk[c + 24] * sc[c + 24];
+      o7 = z11 + z13;
+      const d = z11 - z13;
+      const z5 = d * 1.847759065022573;
+      o6 = 2.613125929752753 * z13 + z5 - o7;
+      o5 = d * 1.414213562373095 - o6;
+      o4 = 1.082392200292394 * z11 - z5 + o5;
+    } else {
+      // Even part.
+      t0 = blk[c] * sc[c];
+      t1 = blk[c + 16] * sc[c + 16];
+      t2 = blk[c + 32] * sc[c + 32];
+      t3 = blk[c + 48] * sc[c + 48];
+      const t10 = t0 + t2;
+      const t11 = t0 - t2;
+      const t13 = t1 + t3;
+      const t12 = (t1 - t3) * 1.414213562373095 - t13;
+      t0 = t10 + t13;
+      t3 = t10 - t13;
+      t1 = t11 + t12;
+      t2 = t11 - t12;
+      // Odd part.
+      const t4 = blk[c + 8] * sc[c + 8];
+      const t5 = blk[c + 24] * sc[c + 24];
+      const t6 = blk[c + 40] * sc[c + 40];
+      const t7 = blk[c + 56] * sc[c + 56];
+      const z13 = t6 + t5;
+      const z10 = t6 - t5;
+      const z11 = t4 + t7;
+      const z12 = t4 - t7;
+      o7 = z11 + z13;
+      const z5 = (z10 + z12) * 1.847759065022573;
+      o6 = -2.613125929752753 * z10 + z5 - o7;
+      o5 = (z11 - z13) * 1.414213562373095 - o6;
+      o4 = 1.082392200292394 * z12 - z5 + o5;
+    }
     ws[c] = t0 + o7;
     ws[c + 56] = t0 - o7;
     ws[c + 8] = t1 + o6;
@@ -407,45 +543,99 @@ export function idct8x8(blk: Int32Array, ws: Float64Array, out: Uint8Array, o: n
     ws[c + 24] = t3 - o4;
   }
   // Pass 2: rows, then round (+0.5 and truncate: negatives clamp to 0 anyway) and clamp.
+  const cols = nz & 0xff;
+  if ((cols & 0xfe) === 0) {
+    // Only column 0 holds terms: the rest of each row is zero and the row comes out flat.
+    for (let r = 0; r < 64; r += 8) {
+      const v = ws[r] + 128.5;
+      const p = v <= 0 ? 0 : v >= 255 ? 255 : v | 0;
+      const four = p | (p << 8) | (p << 16) | (p << 24);
+      out.setUint32(o, four, true);
+      out.setUint32(o + 4, four, true);
+      o += stride;
+    }
+    return;
+  }
+  const lowCols = (cols & 0xf0) === 0;
+  // Only row 0 holds terms: every column was flat, so all eight rows are the same.
+  const rowsEqual = colAc === 0;
+  let lo = 0;
+  let hi = 0;
   for (let r = 0; r < 64; r += 8) {
-    let t10 = ws[r] + ws[r + 4];
-    let t11 = ws[r] - ws[r + 4];
-    const t13 = ws[r + 2] + ws[r + 6];
-    let t12 = (ws[r + 2] - ws[r + 6]) * 1.414213562373095 - t13;
-    const t0 = t10 + t13;
-    const t3 = t10 - t13;
-    const t1 = t11 + t12;
-    const t2 = t11 - t12;
-    const z13 = ws[r + 5] + ws[r + 3];
-    const z10 = ws[r + 5] - ws[r + 3];
-    const z11 = ws[r + 1] + ws[r + 7];
-    const z12 = ws[r + 1] - ws[r + 7];
-    const o7 = z11 + z13;
-    t11 = (z11 - z13) * 1.414213562373095;
-    const z5 = (z10 + z12) * 1.847759065022573;
-    t10 = 1.082392200292394 * z12 - z5;
-    t12 = -2.613125929752753 * z10 + z5;
-    const o6 = t12 - o7;
-    const o5 = t11 - o6;
-    const o4 = t10 + o5;
+    if (rowsEqual && r > 0) {
+      out.setUint32(o, lo, true);
+      out.setUint32(o + 4, hi, true);
+      o += stride;
+      continue;
+    }
+    let t0, t1, t2, t3, o7, o6, o5, o4;
+    if (lowCols) {
+      // ws[r + 4..7] are zero: the same shortened butterfly as for the columns.
+      const e0 = ws[r];
+      const e1 = ws[r + 2];
+      const e2 = e1 * 1.414213562373095 - e1;
+      t0 = e0 + e1;
+      t3 = e0 - e1;
+      t1 = e0 + e2;
+      t2 = e0 - e2;
+      const z11 = ws[r + 1];
+      const z13 = ws[r + 3];
+      o7 = z11 + z13;
+      const d = z11 - z13;
+      const z5 = d * 1.847759065022573;
+      o6 = 2.613125929752753 * z13 + z5 - o7;
+      o5 = d * 1.414213562373095 - o6;
+      o4 = 1.082392200292394 * z11 - z5 + o5;
+    } else {
+      const t10 = ws[r] + ws[r + 4];
+      const t11 = ws[r] - ws[r + 4];
+      const t13 = ws[r + 2] + ws[r + 6];
+      const t12 = (ws[r + 2] - ws[r + 6]) * 1.414213562373095 - t13;
+      t0 = t10 + t13;
+      t3 = t10 - t13;
+      t1 = t11 + t12;
+      t2 = t11 - t12;
+      const z13 = ws[r + 5] + ws[r + 3];
+      const z10 = ws[r + 5] - ws[r + 3];
+      const z11 = ws[r + 1] + ws[r + 7];
+      const z12 = ws[r + 1] - ws[r + 7];
+      o7 = z11 + z13;
+      const z5 = (z10 + z12) * 1.847759065022573;
+      o6 = -2.613125929752753 * z10 + z5 - o7;
+      o5 = (z11 - z13) * 1.414213562373095 - o6;
+      o4 = 1.082392200292394 * z12 - z5 + o5;
+    }
+    // Eight clamped bytes stored as two little-endian words: a quarter of the byte stores.
     let v = t0 + o7 + 128.5;
-    out[o] = v <= 0 ? 0 : v >= 255 ? 255 : v | 0;
+    const p0 = v <= 0 ? 0 : v >= 255 ? 255 : v | 0;
     v = t1 + o6 + 128.5;
-    out[o + 1] = v <= 0 ? 0 : v >= 255 ? 255 : v | 0;
+    const p1 = v <= 0 ? 0 : v >= 255 ? 255 : v | 0;
     v = t2 + o5 + 128.5;
-    out[o + 2] = v <= 0 ? 0 : v >= 255 ? 255 : v | 0;
+    const p2 = v <= 0 ? 0 : v >= 255 ? 255 : v | 0;
     v = t3 - o4 + 128.5;
-    out[o + 3] = v <= 0 ? 0 : v >= 255 ? 255 : v | 0;
+    const p3 = v <= 0 ? 0 : v >= 255 ? 255 : v | 0;
     v = t3 + o4 + 128.5;
-    out[o + 4] = v <= 0 ? 0 : v >= 255 ? 255 : v | 0;
+    const p4 = v <= 0 ? 0 : v >= 255 ? 255 : v | 0;
     v = t2 - o5 + 128.5;
-    out[o + 5] = v <= 0 ? 0 : v >= 255 ? 255 : v | 0;
+    const p5 = v <= 0 ? 0 : v >= 255 ? 255 : v | 0;
     v = t1 - o6 + 128.5;
-    out[o + 6] = v <= 0 ? 0 : v >= 255 ? 255 : v | 0;
+    const p6 = v <= 0 ? 0 : v >= 255 ? 255 : v | 0;
     v = t0 - o7 + 128.5;
-    out[o + 7] = v <= 0 ? 0 : v >= 255 ? 255 : v | 0;
+    const p7 = v <= 0 ? 0 : v >= 255 ? 255 : v | 0;
+    lo = p0 | (p1 << 8) | (p2 << 16) | (p3 << 24);
+    hi = p4 | (p5 << 8) | (p6 << 16) | (p7 << 24);
+    out.setUint32(o, lo, true);
+    out.setUint32(o + 4, hi, true);
     o += stride;
   }
+}
+
+/**
+ * {@link idct8x8To} into a byte array. Exported for the accuracy test only.
+ * @param nz @default computed from `blk`
+ */
+export function idct8x8(blk: Int32Array, ws: Float64Array, out: Uint8Array, o: number, stride: number, nz = nzBits(blk)): void {
+  idct8x8To(blk, ws, new DataView(out.buffer, out.byteOffset, out.byteLength), o, stride, nz);
 }
 
 /** The decoder state for one file. */
@@ -473,7 +663,10 @@ class Decoder {
   private jfif = false;
   private k = 8; // output block size: 8 / scale
   private stride = 64;
+  /** Coefficients of one block; all zero between blocks of a sequential scan. */
   private readonly block = new Int32Array(64);
+  /** Natural indices of the AC coefficients written into `block`. */
+  private readonly written = new Uint8Array(64);
   private readonly tmp = new Float64Array(64);
 
   constructor(
@@ -614,7 +807,7 @@ class Decoder {
       if (h < 1 || h > 4 || v < 1 || v > 4) throw new JpegDataError('bad sampling factors');
       this.comps.push({
         id: d[p], h, v, tq: d[p + 2], bpl: 0, bpc: 0, bplReal: 0, bpcReal: 0,
-        coefs: null, plane: new Uint8Array(0), pred: 0, dcTable: null, acTable: null,
+        coefs: null, plane: new Uint8Array(0), planeView: new DataView(new ArrayBuffer(0)), pred: 0, dcTable: null, acTable: null,
       });
       p += 3;
     }
@@ -637,6 +830,7 @@ class Decoder {
       c.bplReal = Math.ceil(Math.ceil((this.width * c.h) / this.hmax) / 8);
       c.bpcReal = Math.ceil(Math.ceil((this.height * c.v) / this.vmax) / 8);
       c.plane = new Uint8Array(c.bpl * k * c.bpc * k);
+      c.planeView = new DataView(c.plane.buffer);
       if (this.progressive) c.coefs = new Int16Array(c.bpl * c.bpc * this.stride);
     }
     return true;
@@ -835,6 +1029,8 @@ class Decoder {
     const len = sd.length;
     const k = this.k;
     const blk = this.block;
+    blk.fill(0);
+    const written = this.written;
     const ri = this.restartInterval;
     let rstNext = 0;
     let bp = 0;
@@ -911,33 +1107,50 @@ class Decoder {
                 c.plane[by * c.bpl + bx] = val < 0 ? 0 : val > 255 ? 255 : val;
                 continue;
               }
-              blk.fill(0);
               blk[0] = c.pred * q[0];
-              let dcOnly = true;
+              // Which rows/columns hold a coefficient, for the IDCT's shortcuts; 0 = DC only.
+              let nz = 0;
+              let nw = 0;
               const lut = acT.lookup;
+              const fast = acT.fast ?? fastAcTable(acT);
               for (let z = 1; z < 64; ) {
                 w = dv.getUint32(bp >>> 3) << (bp & 7);
-                e = lut[w >>> (32 - LOOKUP_BITS)];
-                if (e === 0) e = slowHuff(acT, w >>> 16);
-                bp += e >> 8;
-                const s = e & 15;
-                const r = (e >> 4) & 15;
-                if (s === 0) {
-                  if (r !== 15) break;
-                  z += 16;
-                  continue;
+                let val: number;
+                const f = fast[w >>> (32 - FAST_AC_BITS)];
+                if (f !== 0) {
+                  bp += f & 31;
+                  z += (f >> 5) & 15;
+                  if (z > 63) throw new JpegDataError('coefficient index past 63');
+                  val = f >> 9;
+                } else {
+                  e = lut[w >>> (32 - LOOKUP_BITS)];
+                  if (e === 0) e = slowHuff(acT, w >>> 16);
+                  bp += e >> 8;
+                  const s = e & 15;
+                  const r = (e >> 4) & 15;
+                  if (s === 0) {
+                    if (r !== 15) break;
+                    z += 16;
+                    continue;
+                  }
+                  z += r;
+                  if (z > 63) throw new JpegDataError('coefficient index past 63');
+                  w = dv.getUint32(bp >>> 3) << (bp & 7);
+                  const bits = w >>> (32 - s);
+                  bp += s;
+                  // EXTEND: a leading 0 bit means a negative value.
+                  val = bits < 1 << (s - 1) ? bits - (1 << s) + 1 : bits;
                 }
-                z += r;
-                if (z > 63) throw new JpegDataError('coefficient index past 63');
-                w = dv.getUint32(bp >>> 3) << (bp & 7);
-                const bits = w >>> (32 - s);
-                bp += s;
-                // EXTEND: a leading 0 bit means a negative value.
-                blk[NATURAL[z]] = (bits < 1 << (s - 1) ? bits - (1 << s) + 1 : bits) * q[z];
-                dcOnly = false;
+                const zz = ZIGZAG_NZ[z];
+                const n = zz >>> 24;
+                blk[n] = val * q[z];
+                written[nw++] = n;
+                nz |= zz;
                 z++;
               }
-              this.idctBlock(blk, c, bx, by, dcOnly);
+              this.idctBlock(blk, c, bx, by, nz & 0xffffff);
+              // Leave the block zeroed for the next one: clearing what was written beats a 64-entry fill.
+              for (let i = 0; i < nw; i++) blk[written[i]] = 0;
             }
           }
         }
@@ -1055,17 +1268,17 @@ class Decoder {
             continue;
           }
           // Only the top-left k×k coefficients reach a k×k output.
-          let ac = 0;
+          let nz = 0;
           for (let v = 0; v < k; v++) {
             for (let u = v === 0 ? 1 : 0; u < k; u++) {
               const i = v * 8 + u;
               const x = co[base + i];
-              ac |= x;
+              if (x !== 0) nz |= NZ_BITS[i];
               blk[i] = x * qn[i];
             }
           }
           blk[0] = co[base] * qn[0];
-          this.idctBlock(blk, c, bx, by, ac === 0);
+          this.idctBlock(blk, c, bx, by, nz);
         }
       }
       c.coefs = null;
@@ -1074,25 +1287,36 @@ class Decoder {
 
   /**
    * Writes the k×k inverse DCT of the block's low-frequency k×k coefficients into the plane.
-   * @param dcOnly all AC coefficients are zero: the block is one flat value
+   * @param nz {@link NZ_BITS} of the AC coefficients present; 0: the block is one flat value
    */
-  private idctBlock(blk: Int32Array, c: Component, bx: number, by: number, dcOnly: boolean): void {
+  private idctBlock(blk: Int32Array, c: Component, bx: number, by: number, nz: number): void {
     const k = this.k;
     const stride = c.bpl * k;
     let o = by * k * stride + bx * k;
     const plane = c.plane;
-    if (dcOnly) {
+    if (nz === 0) {
       // round(dc/8) + 128, in integers: an arithmetic shift floors, so +4 rounds half up like Math.round.
       let v = ((blk[0] + 4) >> 3) + 128;
       v = v < 0 ? 0 : v > 255 ? 255 : v;
+      if (k === 8) {
+        const four = v | (v << 8) | (v << 16) | (v << 24);
+        const view = c.planeView;
+        for (let y = 0; y < 8; y++) {
+          view.setUint32(o, four, true);
+          view.setUint32(o + 4, four, true);
+          o += stride;
+        }
+        return;
+      }
+      // Plain stores: a fill() call per short row costs more than the row itself.
       for (let y = 0; y < k; y++) {
-        plane.fill(v, o, o + k);
+        for (let x = 0; x < k; x++) plane[o + x] = v;
         o += stride;
       }
       return;
     }
     if (k === 8) {
-      idct8x8(blk, this.tmp, plane, o, stride);
+      idct8x8To(blk, this.tmp, c.planeView, o, stride, nz);
       return;
     }
     if (k === 4) {
@@ -1119,7 +1343,9 @@ class Decoder {
     const k = this.k;
     const outW = Math.ceil(this.width / s);
     const outH = Math.ceil(this.height / s);
-    const out = new Uint8Array(outW * outH * 3);
+    // Every byte is written below, so skip zeroing a fresh buffer (~1 MB at 640×480); a plain
+    // Uint8Array over its own ArrayBuffer, not a pooled Buffer slice.
+    const out = new Uint8Array(Buffer.allocUnsafeSlow(outW * outH * 3).buffer, 0, outW * outH * 3);
     // Every value written below is an integer, so the clamped view's store is an exact clamp to 0..255.
     const outC = new Uint8ClampedArray(out.buffer, out.byteOffset, out.length);
     const n = this.comps.length;
@@ -1175,15 +1401,23 @@ class Decoder {
       // 4:2:0 / 4:2:2 (the usual camera and encoder layout): full-width luma, chroma at half width.
       const [ca, cb, cc] = this.comps;
       const h2 = ca.h === hmax && cb.h * 2 === hmax && cc.h * 2 === hmax;
+      const pitch = outW * 3;
       let o = 0;
       for (let y = 0; y < outH; y++) {
         const r0 = rm0[y];
         const r1 = rm1[y];
         const r2 = rm2[y];
         if (ycc) {
-          if (h2) yccRowH2(out, o, outW, p0, r0, p1, r1, p2, r2);
-          else yccRow(out, o, outW, p0, r0, m0, p1, r1, m1, p2, r2, m2);
-          o += outW * 3;
+          if (h2 && y + 1 < outH && rm1[y + 1] === r1 && rm2[y + 1] === r2) {
+            // 4:2:0: this row and the next read the same chroma rows.
+            yccRowsH2(out, o, o + pitch, outW, p0, r0, rm0[y + 1], p1, r1, p2, r2);
+            o += 2 * pitch;
+            y++;
+          } else {
+            if (h2) yccRowH2(out, o, outW, p0, r0, p1, r1, p2, r2);
+            else yccRow(out, o, outW, p0, r0, m0, p1, r1, m1, p2, r2, m2);
+            o += pitch;
+          }
         } else {
           for (let x = 0; x < outW; x++) {
             out[o] = p0[r0 + m0[x]];
