@@ -103,7 +103,7 @@ export interface BatchOptions {
    * Niceness of the decode workers (Linux). On the CPU they share the cores with onnxruntime's
    * intra-op threads; at normal priority they preempt those mid-operator and the rest of the
    * operator waits. Niced, they fill the gaps and still take every idle core (when inference waits
-   * for them it is idle). 0 turns it off. @default 10 on the CPU, 0 on a GPU
+   * for them it is idle). 0 turns it off. @default 19 (the lowest priority) on the CPU, 0 on a GPU
    */
   decodeNice?: number;
   /** Concurrent downloads (and result checks). @default 16 */
@@ -324,7 +324,7 @@ export async function runBatch(opts: BatchOptions): Promise<BatchSummary> {
     cfg: classifier.preprocessConfig,
     tenCrop,
     inThread: (bytes, o) => classifier.prepare(bytes, o),
-    nice: opts.decodeNice ?? (gpu ? 0 : 10),
+    nice: opts.decodeNice ?? (gpu ? 0 : 19),
     log,
     ...(opts.workers !== undefined ? { workers: opts.workers } : {}),
     ...(opts.maxPixels !== undefined ? { maxPixels: opts.maxPixels } : {}),
