@@ -7,6 +7,7 @@
  *   <cache>/labels/synset.txt                ImageNet labels, shared by all zoo models
  *   <cache>/labels/synset.txt.verified
  *   <file>.part, <file>.part.json            an interrupted download and its validators (resume)
+ *   <file>.lock                              held while one process downloads <file>; others wait
  *
  * Transfers use node:http(s) directly: explicit control over Range/If-Range, redirects
  * (GitHub raw → Git LFS media host) and early-closed bodies, which are what resume needs.
@@ -23,6 +24,7 @@ import { pipeline } from 'node:stream/promises';
 
 import { ChecksumMismatchError, DownloadFailedError, InvalidLabelsError, ResnetError } from './errors.js';
 import { parseLabels } from './labels.js';
+import lockfile from 'proper-lockfile';
 import { getZooModel, LABELS_SPEC, type ZooModel } from './registry.js';
 
 /** Called as bytes arrive: `done` bytes of `total` (0 when the size is unknown). */
@@ -66,7 +68,21 @@ export interface FetchFileOptions {
   stallTimeoutMs?: number;
   /** Redirect hops followed per request. @default 5 */
   maxRedirects?: number;
+  /**
+   * How long to wait while another process (or call) downloads the same file; it holds
+   * `<dest>.lock`, and its result is used when it finishes. @default 1800000 (30 min)
+   */
+  lockWaitMs?: number;
 }
+
+/**
+ * A download lock whose holder stops refreshing it (killed, frozen) for this long is taken over.
+ * proper-lockfile refreshes the lock's mtime every half of this while the download runs.
+ */
+const LOCK_STALE_MS = 20_000;
+
+/** The transfer settings of one download, defaults filled in. */
+type TransferOptions = Required<Omit<FetchFileOptions, 'onProgress' | 'lockWaitMs'>> & { onProgress?: ProgressCallback };
 
 /** A verified file in its final place. */
 export interface FetchedFile {
@@ -456,7 +472,7 @@ interface AttemptResult extends Digests {
  * One HTTP request: continues `<dest>.part` with Range when it belongs to this URL, else
  * starts it over. Resolves when the body is complete (not yet verified).
  */
-async function attempt(src: FileSource, part: string, o: Required<Omit<FetchFileOptions, 'onProgress'>> & { onProgress?: ProgressCallback }): Promise<AttemptResult> {
+async function attempt(src: FileSource, part: string, o: TransferOptions): Promise<AttemptResult> {
   let offset = 0;
   const meta = await readPartMeta(part);
   if (meta && meta.url === src.url && existsSync(part)) offset = (await stat(part)).size;
@@ -597,19 +613,75 @@ export async function fetchFile(spec: FileSpec, dest: string, opts: FetchFileOpt
     maxRedirects: opts.maxRedirects ?? 5,
     ...(opts.onProgress ? { onProgress: opts.onProgress } : {}),
   };
-  let discarded = '';
-  if (existsSync(dest)) {
-    if (verifyExistingSync(dest, spec.sources) && (!spec.validate || (await spec.validate(dest).then(() => true, () => false)))) {
-      const marker = readMarker(dest);
-      const size = (await stat(dest)).size;
-      return { path: dest, bytes: size, sha256: marker?.sha256 ?? '', url: '', verifiedBy: marker?.verifiedBy ?? 'content', requests: 0, resumed: false };
+  const cached = await existingFile(spec, dest);
+  if (cached !== null && cached !== 'invalid') return cached;
+  await mkdir(path.dirname(dest), { recursive: true });
+
+  // One downloader per file across processes: the others wait, then use its verified result.
+  const lock = await acquireDownloadLock(spec, dest, opts.lockWaitMs ?? 30 * 60_000);
+  if ('done' in lock) return lock.done;
+  try {
+    return await download(spec, dest, o);
+  } finally {
+    await lock.release();
+  }
+}
+
+/** `dest` verified as it is (no network), 'invalid' when it exists but does not verify, null when absent. */
+async function existingFile(spec: FileSpec, dest: string): Promise<FetchedFile | 'invalid' | null> {
+  if (!existsSync(dest)) return null;
+  if (verifyExistingSync(dest, spec.sources) && (!spec.validate || (await spec.validate(dest).then(() => true, () => false)))) {
+    const marker = readMarker(dest);
+    const size = (await stat(dest)).size;
+    return { path: dest, bytes: size, sha256: marker?.sha256 ?? '', url: '', verifiedBy: marker?.verifiedBy ?? 'content', requests: 0, resumed: false };
+  }
+  return 'invalid';
+}
+
+/**
+ * Takes `<dest>.lock` (proper-lockfile: an atomic mkdir, refreshed while held, taken over when
+ * stale), or waits while another holder downloads and returns its result once `dest` verifies.
+ */
+async function acquireDownloadLock(spec: FileSpec, dest: string, waitMs: number): Promise<{ release: () => Promise<void> } | { done: FetchedFile }> {
+  const deadline = Date.now() + waitMs;
+  for (;;) {
+    try {
+      const release = await lockfile.lock(dest, {
+        realpath: false,
+        stale: LOCK_STALE_MS,
+        // Losing the lock (this process was frozen past `stale`) must not crash it: the bytes are
+        // still verified before they are renamed into place.
+        onCompromised: () => undefined,
+      });
+      return { release: () => release().catch(() => undefined) };
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ELOCKED') throw err;
     }
+    const done = await existingFile(spec, dest);
+    if (done !== null && done !== 'invalid') return { done };
+    if (Date.now() > deadline) {
+      throw new DownloadFailedError(
+        spec.sources[0]?.url ?? dest,
+        `another process has held ${dest}.lock for over ${Math.round(waitMs / 1000)} s`,
+        ` If no download is running, delete ${dest}.lock and retry.`,
+      );
+    }
+    await sleep(250);
+  }
+}
+
+/** The download itself, under the lock. */
+async function download(spec: FileSpec, dest: string, o: TransferOptions): Promise<FetchedFile> {
+  // Re-checked under the lock: another process may have finished it since the first look.
+  const cached = await existingFile(spec, dest);
+  if (cached !== null && cached !== 'invalid') return cached;
+  let discarded = '';
+  if (cached === 'invalid') {
     // A stale version or a bad hand-placed copy: replace it, and say so if replacing fails.
     discarded = ` The existing ${dest} did not verify and was deleted.`;
     await rm(dest, { force: true });
     await rm(`${dest}.verified`, { force: true });
   }
-  await mkdir(path.dirname(dest), { recursive: true });
   const part = `${dest}.part`;
   const failures: string[] = [];
   // The error names the first URL; later sources are prefixed so each failure is attributable.

@@ -4,7 +4,7 @@
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
-import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, utimes, writeFile } from 'node:fs/promises';
 import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
@@ -153,6 +153,39 @@ describe('fetchModel', () => {
 });
 
 describe('fetchFile', () => {
+  it('two downloads of the same file at once make one transfer; the second waits and uses its result', async () => {
+    // The body starts after 300 ms, so the two calls overlap; without the lock both would write one .part.
+    const s = await server((req, res) => void setTimeout(() => sendBody(req, res, BODY), 300));
+    const dest = path.join(dir, 'm.onnx');
+    const [a, b] = await Promise.all([fetchFile(spec(`${s.origin}/m.onnx`), dest, FAST), fetchFile(spec(`${s.origin}/m.onnx`), dest, FAST)]);
+    expect(s.requests).toHaveLength(1);
+    expect([a.requests, b.requests].sort()).toEqual([0, 1]);
+    expect(readFileSync(dest).equals(BODY)).toBe(true);
+    expect(existsSync(`${dest}.lock`)).toBe(false);
+  });
+
+  it('takes over a lock left by a killed process once it is stale', async () => {
+    const s = await server((req, res) => sendBody(req, res, BODY));
+    const dest = path.join(dir, 'm.onnx');
+    await mkdir(`${dest}.lock`);
+    const old = new Date(Date.now() - 60_000);
+    await utimes(`${dest}.lock`, old, old);
+    const got = await fetchFile(spec(`${s.origin}/m.onnx`), dest, FAST);
+    expect(got.requests).toBe(1);
+    expect(readFileSync(dest).equals(BODY)).toBe(true);
+    expect(existsSync(`${dest}.lock`)).toBe(false);
+  });
+
+  it('waits at most lockWaitMs on a live lock, then names the lock file', async () => {
+    const s = await server((req, res) => sendBody(req, res, BODY));
+    const dest = path.join(dir, 'm.onnx');
+    await mkdir(`${dest}.lock`);
+    const err = await fetchFile(spec(`${s.origin}/m.onnx`), dest, { ...FAST, lockWaitMs: 400 }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(DownloadFailedError);
+    expect((err as Error).message).toContain(`${dest}.lock`);
+    expect(s.requests).toHaveLength(0);
+  });
+
   it('deletes a corrupted download and throws ChecksumMismatchError saying so', async () => {
     const wrong = Buffer.from(BODY);
     wrong[1234] ^= 0xff;
