@@ -186,3 +186,82 @@ describe('damaged entropy data', () => {
     }
   });
 });
+
+describe('YCCK (Adobe transform 2)', () => {
+  /** The marker segments of a JPEG up to its first scan's data: [marker, segment bytes incl. length]. */
+  function segments(jpg: Uint8Array): { segs: Array<[number, Uint8Array]>; scanData: Uint8Array } {
+    const segs: Array<[number, Uint8Array]> = [];
+    let p = 2;
+    for (;;) {
+      const m = jpg[p + 1]!;
+      const len = (jpg[p + 2]! << 8) | jpg[p + 3]!;
+      segs.push([m, jpg.slice(p + 2, p + 2 + len)]);
+      p += 2 + len;
+      if (m === 0xda) break;
+    }
+    // Entropy-coded data runs to the next marker that is not stuffing or RST (here: EOI).
+    let e = p;
+    while (!(jpg[e] === 0xff && jpg[e + 1] !== 0 && (jpg[e + 1]! < 0xd0 || jpg[e + 1]! > 0xd7))) e++;
+    return { segs, scanData: jpg.slice(p, e) };
+  }
+
+  const seg = (marker: number, body: number[] | Uint8Array): number[] => [0xff, marker, ((body.length + 2) >> 8) & 255, (body.length + 2) & 255, ...body];
+
+  /**
+   * A 4-component YCCK file spliced from two sharp JPEGs at the marker level: the Y/Cb/Cr scan of a
+   * 4:4:4 colour JPEG and, as the K component, the scan of a greyscale JPEG (its tables moved two
+   * slots up, SOF1 so that four Huffman tables are allowed), under an Adobe marker saying transform 2.
+   */
+  function spliceYcck(colour: Uint8Array, grey: Uint8Array): Uint8Array {
+    const a = segments(colour);
+    const b = segments(grey);
+    const out: number[] = [0xff, 0xd8];
+    out.push(...seg(0xee, [0x41, 0x64, 0x6f, 0x62, 0x65, 0x00, 0x64, 0x00, 0x00, 0x00, 0x00, 0x02]));
+    for (const [m, s] of a.segs) if (m === 0xdb || m === 0xc4) out.push(0xff, m, ...s);
+    for (const [m, s] of b.segs) {
+      if (m !== 0xdb && m !== 0xc4) continue;
+      const body = s.slice(2);
+      // Every table in the segment moves from id t to t + 2 (first byte: precision|id or class|id).
+      for (let q = 0; q < body.length; ) {
+        if ((body[q]! & 15) > 1) throw new Error('expected tables with ids 0 and 1');
+        body[q] = body[q]! + 2;
+        if (m === 0xdb) q += 1 + (body[q]! >> 4 ? 128 : 64);
+        else q += 17 + body.subarray(q + 1, q + 17).reduce((x, y) => x + y, 0);
+      }
+      out.push(...seg(m, body));
+    }
+    const sof = a.segs.find(([m]) => m === 0xc0)![1].slice(2);
+    if (sof[5] !== 3 || sof[7] !== 0x11) throw new Error('expected a 4:4:4 colour JPEG');
+    const greySof = b.segs.find(([m]) => m === 0xc0)![1].slice(2);
+    if (greySof[5] !== 1) throw new Error('expected a one-component greyscale JPEG');
+    out.push(...seg(0xc1, [...sof.slice(0, 5), 4, ...sof.slice(6, 15), 4, 0x11, greySof[8]! + 2]));
+    out.push(0xff, 0xda, ...a.segs.at(-1)![1], ...a.scanData);
+    const sos = b.segs.at(-1)![1].slice(2);
+    out.push(...seg(0xda, [1, 4, sos[2]! + 0x22, ...sos.slice(3)]), ...b.scanData);
+    out.push(0xff, 0xd9);
+    return new Uint8Array(out);
+  }
+
+  test('decodes to C·K/255 per channel from the colour and K scans (checked against libjpeg decoding each)', async () => {
+    const src = sharp(path.join(SHARED_IMAGES, 'chelsea.png')).removeAlpha().resize(160, 120);
+    const colour = await src.clone().jpeg({ quality: 92, chromaSubsampling: '4:4:4', optimiseCoding: false }).toBuffer();
+    const grey = await src.clone().flop().toColourspace('b-w').jpeg({ quality: 92, optimiseCoding: false }).toBuffer();
+    const ycck = spliceYcck(new Uint8Array(colour), new Uint8Array(grey));
+    const ours = decodeJpeg(ycck, 1);
+    if (!ours) throw new Error('decoder declined the YCCK file');
+    const rgb = await sharp(colour).raw().toBuffer();
+    const k = await sharp(grey).toColourspace('b-w').raw().toBuffer();
+    expect([ours.width, ours.height]).toEqual([160, 120]);
+    expect(k.length).toBe(160 * 120);
+    let sum = 0;
+    let max = 0;
+    for (let i = 0; i < rgb.length; i++) {
+      const d = Math.abs(ours.data[i]! - Math.round((rgb[i]! * k[Math.floor(i / 3)]!) / 255));
+      sum += d;
+      max = Math.max(max, d);
+    }
+    // libjpeg's islow IDCT and colour rounding against ours: the same small differences as for RGB files.
+    expect(sum / rgb.length).toBeLessThan(0.2);
+    expect(max).toBeLessThanOrEqual(3);
+  });
+});
