@@ -244,6 +244,11 @@ interface Component {
   bpcReal: number;
   /** Progressive: coefficients, `stride` per block (64, or 1 when only DC is needed). */
   coefs: Int16Array | null;
+  /**
+   * Progressive with all coefficients kept: per block, at least the highest zigzag index holding a
+   * nonzero AC coefficient (0: none), so refinement scans stop walking a block there.
+   */
+  lastZ: Uint8Array | null;
   /** Output plane at the reduced scale: width bpl*k, height bpc*k. */
   plane: Uint8Array;
   /** The same bytes, for the 8×8 IDCT's word stores. */
@@ -807,7 +812,7 @@ class Decoder {
       if (h < 1 || h > 4 || v < 1 || v > 4) throw new JpegDataError('bad sampling factors');
       this.comps.push({
         id: d[p], h, v, tq: d[p + 2], bpl: 0, bpc: 0, bplReal: 0, bpcReal: 0,
-        coefs: null, plane: new Uint8Array(0), planeView: new DataView(new ArrayBuffer(0)), pred: 0, dcTable: null, acTable: null,
+        coefs: null, lastZ: null, plane: new Uint8Array(0), planeView: new DataView(new ArrayBuffer(0)), pred: 0, dcTable: null, acTable: null,
       });
       p += 3;
     }
@@ -832,6 +837,7 @@ class Decoder {
       c.plane = new Uint8Array(c.bpl * k * c.bpc * k);
       c.planeView = new DataView(c.plane.buffer);
       if (this.progressive) c.coefs = new Int16Array(c.bpl * c.bpc * this.stride);
+      if (this.progressive && this.stride === 64) c.lastZ = new Uint8Array(c.bpl * c.bpc);
     }
     return true;
   }
@@ -971,6 +977,19 @@ class Decoder {
       this.scanBaseline(scomps);
       return;
     }
+    const sd = unstuff(d, this.pos);
+    // A scan cut off by the end of the file keeps the per-block reader below: its truncation
+    // checks count the bytes it fetched past the end, which decide where (and whether) a cut file
+    // fails. So do AC scans naming several components (not allowed, but decoded in MCU order).
+    if (sd.endsAtMarker && (ss === 0 || ns === 1)) {
+      this.pos = sd.end;
+      if (ss === 0) this.scanDc(scomps, sd, ah, al);
+      else if (ah === 0) this.scanAcFirst(scomps[0], sd, ss, se, al);
+      else this.scanAcRefine(scomps[0], sd, ss, se, al);
+      return;
+    }
+    // The per-block reader does not keep lastZ: let later refinements walk whole blocks.
+    if (ss > 0) for (const c of scomps) c.lastZ?.fill(63);
 
     const ri = this.restartInterval;
     let mcu = 0;
@@ -1166,6 +1185,246 @@ class Decoder {
     }
   }
 
+  // Progressive scans that end at a marker, read like scanBaseline: the bit position in a local
+  // over the unstuffed data. Past the data the padding gives zeros, as the marker gives libjpeg;
+  // the reader is pulled back into the padding once it is more than half way through it.
+
+  /** Bit position where restart interval `n` (counted from 0 after the first) begins. */
+  private static restartBits(sd: ScanData, n: number): number {
+    // A missing RSTn: the per-block reader skipped to the next marker and read zeros from there.
+    return (n < sd.restarts.length ? sd.restarts[n] : sd.length) * 8;
+  }
+
+  /**
+   * A progressive DC scan, first pass (`ah` = 0: Huffman-coded differences) or refinement (one bit
+   * per block). Several components come in interleaved MCUs; one alone is coded block by block over
+   * the blocks that cover it.
+   */
+  private scanDc(scomps: Component[], sd: ScanData, ah: number, al: number): void {
+    const dv = sd.view;
+    const len = sd.length;
+    const pullBack = (len + UNSTUFF_PAD / 2) * 8;
+    const ri = this.restartInterval;
+    const stride = this.stride;
+    const single = scomps.length === 1;
+    const rows = single ? scomps[0].bpcReal : this.mcusY;
+    const cols = single ? scomps[0].bplReal : this.mcusX;
+    const bit = 1 << al;
+    let rstNext = 0;
+    let bp = 0;
+    let mcu = 0;
+    for (const c of scomps) c.pred = 0;
+    for (let my = 0; my < rows; my++) {
+      for (let mx = 0; mx < cols; mx++) {
+        if (ri > 0 && mcu > 0 && mcu % ri === 0) {
+          bp = Decoder.restartBits(sd, rstNext++);
+          for (const c of scomps) c.pred = 0;
+        }
+        mcu++;
+        for (let ci = 0; ci < scomps.length; ci++) {
+          const c = scomps[ci];
+          const co = c.coefs as Int16Array;
+          const nv = single ? 1 : c.v;
+          const nh = single ? 1 : c.h;
+          for (let v = 0; v < nv; v++) {
+            for (let h = 0; h < nh; h++) {
+              const i = ((single ? my : my * c.v + v) * c.bpl + (single ? mx : mx * c.h + h)) * stride;
+              if (ah !== 0) {
+                if ((dv.getUint8(bp >>> 3) << (bp & 7)) & 0x80) co[i] |= bit;
+                bp++;
+                continue;
+              }
+              const dcT = c.dcTable as HuffTable;
+              let w = dv.getUint32(bp >>> 3) << (bp & 7);
+              let e = dcT.lookup[w >>> (32 - LOOKUP_BITS)];
+              if (e === 0) e = slowHuff(dcT, w >>> 16);
+              bp += e >> 8;
+              const t = e & 0xff;
+              if (t !== 0) {
+                if (t > 16) throw new JpegDataError('bad DC difference size');
+                w = dv.getUint32(bp >>> 3) << (bp & 7);
+                const bits = w >>> (32 - t);
+                bp += t;
+                c.pred += bits < 1 << (t - 1) ? bits - (1 << t) + 1 : bits;
+              }
+              co[i] = c.pred * bit;
+            }
+          }
+        }
+        if (bp > pullBack) bp = len * 8;
+      }
+    }
+  }
+
+  /** A progressive AC first pass over one component: coefficients `ss`..`se` scaled by 2^`al`, with EOB runs. */
+  private scanAcFirst(c: Component, sd: ScanData, ss: number, se: number, al: number): void {
+    const dv = sd.view;
+    const len = sd.length;
+    const pullBack = (len + UNSTUFF_PAD / 2) * 8;
+    const ri = this.restartInterval;
+    const co = c.coefs as Int16Array;
+    const acT = c.acTable as HuffTable;
+    const lut = acT.lookup;
+    const fast = acT.fast ?? fastAcTable(acT);
+    const mul = 1 << al;
+    const lastZ = c.lastZ as Uint8Array;
+    let rstNext = 0;
+    let bp = 0;
+    let mcu = 0;
+    /** Blocks still to skip: an EOBn symbol ends this many following blocks as well. */
+    let eobrun = 0;
+    for (let by = 0; by < c.bpcReal; by++) {
+      for (let bx = 0; bx < c.bplReal; bx++) {
+        if (ri > 0 && mcu > 0 && mcu % ri === 0) {
+          bp = Decoder.restartBits(sd, rstNext++);
+          eobrun = 0;
+        }
+        mcu++;
+        if (eobrun > 0) {
+          eobrun--;
+          continue;
+        }
+        const blkNo = by * c.bpl + bx;
+        const base = blkNo * 64;
+        let stored = 0;
+        for (let z = ss; z <= se; ) {
+          let w = dv.getUint32(bp >>> 3) << (bp & 7);
+          const f = fast[w >>> (32 - FAST_AC_BITS)];
+          if (f !== 0) {
+            // Code and value in one lookup.
+            bp += f & 31;
+            z += (f >> 5) & 15;
+            if (z > 63) throw new JpegDataError('coefficient index past 63');
+            co[base + NATURAL[z]] = (f >> 9) * mul;
+            stored = z;
+            z++;
+            continue;
+          }
+          let e = lut[w >>> (32 - LOOKUP_BITS)];
+          if (e === 0) e = slowHuff(acT, w >>> 16);
+          bp += e >> 8;
+          const s = e & 15;
+          const r = (e >> 4) & 15;
+          if (s === 0) {
+            if (r < 15) {
+              // EOBr: this block and 2^r − 1 + (r more bits) blocks after it end here.
+              eobrun = (1 << r) - 1;
+              if (r > 0) {
+                w = dv.getUint32(bp >>> 3) << (bp & 7);
+                eobrun += w >>> (32 - r);
+                bp += r;
+              }
+              break;
+            }
+            z += 16;
+            continue;
+          }
+          z += r;
+          if (z > 63) throw new JpegDataError('coefficient index past 63');
+          w = dv.getUint32(bp >>> 3) << (bp & 7);
+          const bits = w >>> (32 - s);
+          bp += s;
+          co[base + NATURAL[z]] = (bits < 1 << (s - 1) ? bits - (1 << s) + 1 : bits) * mul;
+          stored = z;
+          z++;
+        }
+        if (stored > lastZ[blkNo]) lastZ[blkNo] = stored;
+        if (bp > pullBack) bp = len * 8;
+      }
+    }
+  }
+
+  /**
+   * A progressive AC refinement over one component: one correction bit for each coefficient already
+   * nonzero that the scan passes, and new coefficients of ±2^`al` (libjpeg's decode_mcu_AC_refine).
+   */
+  private scanAcRefine(c: Component, sd: ScanData, ss: number, se: number, al: number): void {
+    const dv = sd.view;
+    const u8 = new Uint8Array(dv.buffer, dv.byteOffset, dv.byteLength);
+    const len = sd.length;
+    const pullBack = (len + UNSTUFF_PAD / 2) * 8;
+    const ri = this.restartInterval;
+    const co = c.coefs as Int16Array;
+    const acT = c.acTable as HuffTable;
+    const lut = acT.lookup;
+    const p1 = 1 << al;
+    const m1 = -1 << al;
+    const lastZ = c.lastZ as Uint8Array;
+    let rstNext = 0;
+    let bp = 0;
+    let mcu = 0;
+    let eobrun = 0;
+    for (let by = 0; by < c.bpcReal; by++) {
+      for (let bx = 0; bx < c.bplReal; bx++) {
+        if (ri > 0 && mcu > 0 && mcu % ri === 0) {
+          bp = Decoder.restartBits(sd, rstNext++);
+          eobrun = 0;
+        }
+        mcu++;
+        const blkNo = by * c.bpl + bx;
+        const base = blkNo * 64;
+        let last = lastZ[blkNo];
+        let z = ss;
+        if (eobrun === 0) {
+          for (; z <= se; z++) {
+            const w = dv.getUint32(bp >>> 3) << (bp & 7);
+            let e = lut[w >>> (32 - LOOKUP_BITS)];
+            if (e === 0) e = slowHuff(acT, w >>> 16);
+            const cl = e >> 8;
+            bp += cl;
+            let r = (e >> 4) & 15;
+            let s = e & 15;
+            if (s !== 0) {
+              // A new coefficient: its sign is the bit after the code (code ≤ 16 bits, so still in w).
+              s = w << cl < 0 ? p1 : m1;
+              bp++;
+            } else if (r !== 15) {
+              eobrun = 1 << r;
+              if (r > 0) {
+                eobrun += (dv.getUint32(bp >>> 3) << (bp & 7)) >>> (32 - r);
+                bp += r;
+              }
+              break;
+            }
+            // Skip r zero coefficients (refining the nonzero ones passed), then place the new one.
+            if (z > last) z += r; // all zero from here: no correction bits to read
+            else while (z <= se) {
+              const idx = base + NATURAL[z];
+              const v = co[idx];
+              if (v !== 0) {
+                if ((u8[bp >>> 3] << (bp & 7)) & 0x80 && (v & p1) === 0) co[idx] = v + (v >= 0 ? p1 : m1);
+                bp++;
+              } else {
+                if (r === 0) break;
+                r--;
+              }
+              z++;
+            }
+            if (s !== 0 && z <= se) {
+              co[base + NATURAL[z]] = s;
+              if (z > last) last = z;
+            }
+          }
+          lastZ[blkNo] = last;
+        }
+        if (eobrun > 0) {
+          // Inside an EOB run: only the correction bits of the nonzero coefficients left, none past `last`.
+          const end = last < se ? last : se;
+          for (; z <= end; z++) {
+            const idx = base + NATURAL[z];
+            const v = co[idx];
+            if (v !== 0) {
+              if ((u8[bp >>> 3] << (bp & 7)) & 0x80 && (v & p1) === 0) co[idx] = v + (v >= 0 ? p1 : m1);
+              bp++;
+            }
+          }
+          eobrun--;
+        }
+        if (bp > pullBack) bp = len * 8;
+      }
+    }
+  }
+
   private blockDcFirst(c: Component, bx: number, by: number, al: number): void {
     const t = this.decodeHuff(c.dcTable as HuffTable);
     if (t !== 0) c.pred += this.receiveExtend(t);
@@ -1249,6 +1508,8 @@ class Decoder {
 
   private idctAll(): void {
     const blk = this.block;
+    blk.fill(0);
+    const written = this.written;
     const k = this.k;
     const stride = this.stride;
     for (const c of this.comps) {
@@ -1265,6 +1526,26 @@ class Decoder {
           if (k === 1) {
             const v = ((co[base] * qn[0] + 4) >> 3) + 128;
             plane[by * c.bpl + bx] = v < 0 ? 0 : v > 255 ? 255 : v;
+            continue;
+          }
+          const lastZ = c.lastZ;
+          if (k === 8 && lastZ) {
+            // Nothing past the block's lastZ is nonzero: gather up to there, and clear after the IDCT.
+            const last = lastZ[by * c.bpl + bx];
+            let nz = 0;
+            let nw = 0;
+            for (let z = 1; z <= last; z++) {
+              const n = NATURAL[z];
+              const x = co[base + n];
+              if (x !== 0) {
+                nz |= NZ_BITS[n];
+                blk[n] = x * qn[n];
+                written[nw++] = n;
+              }
+            }
+            blk[0] = co[base] * qn[0];
+            this.idctBlock(blk, c, bx, by, nz);
+            for (let i = 0; i < nw; i++) blk[written[i]] = 0;
             continue;
           }
           // Only the top-left k×k coefficients reach a k×k output.
