@@ -287,19 +287,30 @@ export async function runBatch(opts: BatchOptions): Promise<BatchSummary> {
     const model = opts.model;
     const opened = await openWithProvider(
       opts.ep ?? 'auto',
-      (eps) =>
-        Classifier.load({
-          model,
-          ...(opts.labels ? { labels: opts.labels } : {}),
-          ...(opts.modelId ? { modelId: opts.modelId } : {}),
-          ...(opts.cacheDir ? { cacheDir: opts.cacheDir } : {}),
-          ...(opts.download ? { download: true } : {}),
-          ...(opts.threads !== undefined ? { threads: opts.threads } : {}),
-          allowSpinning: opts.allowSpinning ?? false,
-          ...(opts.maxPixels !== undefined ? { maxPixels: opts.maxPixels } : {}),
-          ...(opts.inferenceThread === false ? {} : { openSession: (p: string, o: SessionOptions) => InferenceThread.create(p, o) }),
-          executionProviders: eps,
-        }),
+      async (eps) => {
+        const load = (inThread: boolean): Promise<Classifier> =>
+          Classifier.load({
+            model,
+            ...(opts.labels ? { labels: opts.labels } : {}),
+            ...(opts.modelId ? { modelId: opts.modelId } : {}),
+            ...(opts.cacheDir ? { cacheDir: opts.cacheDir } : {}),
+            ...(opts.download ? { download: true } : {}),
+            ...(opts.threads !== undefined ? { threads: opts.threads } : {}),
+            allowSpinning: opts.allowSpinning ?? false,
+            ...(opts.maxPixels !== undefined ? { maxPixels: opts.maxPixels } : {}),
+            ...(inThread ? { openSession: (p: string, o: SessionOptions) => InferenceThread.create(p, o) } : {}),
+            executionProviders: eps,
+          });
+        if (opts.inferenceThread === false) return load(false);
+        try {
+          return await load(true);
+        } catch (err) {
+          // A provider that cannot start off the main thread must not silently cost the run its GPU:
+          // the same provider is tried on the main thread before the next provider.
+          log(`inference thread could not open ${eps.join(',')} (${err instanceof Error ? err.message.split('\n')[0] : String(err)}); trying the main thread`);
+          return load(false);
+        }
+      },
       log,
     );
     classifier = opened.value;

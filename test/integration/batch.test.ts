@@ -278,6 +278,20 @@ describe('batch worker against local S3', () => {
     expect([...doneKeys].sort()).toEqual(written.sort());
   });
 
+  test('a model onnxruntime cannot open: tried in the inference thread, then the main thread, then a typed error', async () => {
+    const dir = await mkdtemp(path.join(os.tmpdir(), 'batch-bad-model-'));
+    try {
+      const bad = path.join(dir, 'broken.onnx');
+      await writeFile(bad, 'not an onnx file');
+      const lines: string[] = [];
+      const err: unknown = await runBatch({ ...baseOpts(), model: bad, input: dir, outDir: path.join(dir, 'out'), log: (l: string) => lines.push(l) }).catch((e: unknown) => e);
+      expect(err).toMatchObject({ code: 'INVALID_MODEL' });
+      expect(lines.some((l) => l.includes('inference thread could not open cpu') && l.includes('trying the main thread'))).toBe(true);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
   test('shards: two of four are disjoint, all four cover the set exactly once', async () => {
     // Input: a JSONL manifest of 40 keys (plain strings and objects), to exercise that source too.
     const mine = keys.filter((k) => k.startsWith('in/3')).slice(0, 40);
