@@ -165,9 +165,13 @@ export class ModelSession implements ClassifierSession {
     for (let start = 0; start < inputs.length; start += this.chunkSize) {
       const chunk = inputs.slice(start, start + this.chunkSize);
       const n = this.maxBatch ?? chunk.length;
-      // A single image is fed without copying; batches are packed into one NCHW buffer.
-      let data = chunk[0];
-      if (n > 1) {
+      // A single image, or images already packed back to back in one buffer (the inference
+      // thread receives a batch that way), is fed without copying; others are packed into one.
+      const first = chunk[0];
+      let data = first;
+      const packed = n === chunk.length && chunk.every((t, i) => t.buffer === first.buffer && t.byteOffset === first.byteOffset + i * size * 4);
+      if (n > 1 && packed) data = new Float32Array(first.buffer, first.byteOffset, n * size);
+      else if (n > 1) {
         data = new Float32Array(n * size);
         chunk.forEach((t, i) => data.set(t, i * size));
       }

@@ -85,6 +85,8 @@ describe('ModelSession', () => {
     const views = [0, 1, 2].map((i) => packed.subarray(i * IMAGE, (i + 1) * IMAGE));
     expectClose(await fixed.run(views.slice(2)), await fixed.run(inputs.slice(2)));
     expectClose(await dynamic.run(views), await dynamic.run(inputs));
+    // Back-to-back views go in as one view of the buffer, also when they do not start at its beginning.
+    expectClose(await dynamic.run(views.slice(1)), await dynamic.run(inputs.slice(1)));
   });
 
   it('returns independent copies and handles an empty batch', async () => {
