@@ -7,14 +7,11 @@
  */
 import { Worker } from 'node:worker_threads';
 
-import { InvalidArgumentError, ResnetError, type ErrorCode } from '../core/errors.js';
+import { InvalidArgumentError } from '../core/errors.js';
 import type { ClassifierSession, SessionOptions } from '../core/session.js';
-import type { InferMessage, InferRequest, InferWorkerData, WireError } from './infer-worker.js';
+import type { InferMessage, InferRequest, InferWorkerData } from './infer-worker.js';
+import { fromWire } from './wire-error.js';
 import { workerEntry } from './worker-entry.js';
-
-function fromWire(e: WireError): Error {
-  return e.typed ? new ResnetError(e.code as ErrorCode, e.message, { retryable: e.retryable }) : new Error(e.message);
-}
 
 type Pending = { resolve: (logits: Float32Array) => void; reject: (err: unknown) => void };
 

@@ -5,21 +5,13 @@
  */
 import { parentPort, workerData } from 'node:worker_threads';
 
-import { ResnetError } from '../core/errors.js';
 import { ModelSession, type SessionOptions } from '../core/session.js';
+import { toWire, type WireError } from './wire-error.js';
 
 /** What the thread is started with. */
 export interface InferWorkerData {
   modelPath: string;
   opts: SessionOptions;
-}
-
-/** An error crossing the thread boundary. */
-export interface WireError {
-  code: string;
-  message: string;
-  retryable: boolean;
-  typed: boolean;
 }
 
 /** A batch: `n` CHW tensors packed one after another. */
@@ -35,17 +27,6 @@ export type InferMessage =
   | { kind: 'failed-to-open'; error: WireError }
   | { kind: 'result'; id: number; logits: Float32Array }
   | { kind: 'error'; id: number; error: WireError };
-
-/** Serialises an error with its code (a ResnetError) or as INTERNAL. */
-export function toWire(err: unknown): WireError {
-  const typed = err instanceof ResnetError;
-  return {
-    code: typed ? err.code : 'INTERNAL',
-    message: err instanceof Error ? err.message : String(err),
-    retryable: typed ? err.retryable : false,
-    typed,
-  };
-}
 
 const port = parentPort;
 if (port) {

@@ -11,9 +11,9 @@
 import os from 'node:os';
 import { Worker } from 'node:worker_threads';
 
-import { ResnetError, type ErrorCode } from '../core/errors.js';
 import type { PreprocessConfig } from '../core/types.js';
 import type { PrepareRequest, PrepareResponse, PrepareWorkerData } from './prepare-worker.js';
+import { fromWire } from './wire-error.js';
 import { workerEntry } from './worker-entry.js';
 
 /** Tensors for one image and the time spent making them. */
@@ -160,8 +160,7 @@ export class PreparePool {
     if (!p) return;
     this.pending.delete(m.id);
     if (m.ok) p.resolve({ tensors: m.tensors, decodeMs: m.decodeMs, preprocessMs: m.preprocessMs });
-    else if (m.error.typed) p.reject(new ResnetError(m.error.code as ErrorCode, m.error.message, { retryable: m.error.retryable }));
-    else p.reject(new Error(m.error.message));
+    else p.reject(fromWire(m.error));
   }
 
   private failAll(err: unknown): void {

@@ -9,9 +9,9 @@ import { performance } from 'node:perf_hooks';
 import { parentPort, workerData } from 'node:worker_threads';
 
 import { decodeImage } from '../core/decode.js';
-import { ResnetError } from '../core/errors.js';
 import { preprocess, tenCrop } from '../core/preprocess.js';
 import type { PreprocessConfig } from '../core/types.js';
+import { toWire, type WireError } from './wire-error.js';
 
 /** What a worker is started with. */
 export interface PrepareWorkerData {
@@ -47,7 +47,7 @@ export interface PrepareRequest {
 /** A worker's answer. */
 export type PrepareResponse =
   | { id: number; ok: true; tensors: Float32Array[]; decodeMs: number; preprocessMs: number }
-  | { id: number; ok: false; error: { code: string; message: string; retryable: boolean; typed: boolean } };
+  | { id: number; ok: false; error: WireError };
 
 const port = parentPort;
 if (port) {
@@ -67,17 +67,7 @@ if (port) {
         const res: PrepareResponse = { id: req.id, ok: true, tensors, decodeMs: t1 - t0, preprocessMs: t2 - t1 };
         port.postMessage(res, tensors.map((t) => t.buffer as ArrayBuffer));
       } catch (err) {
-        const typed = err instanceof ResnetError;
-        const res: PrepareResponse = {
-          id: req.id,
-          ok: false,
-          error: {
-            code: typed ? err.code : 'INTERNAL',
-            message: err instanceof Error ? err.message : String(err),
-            retryable: typed ? err.retryable : false,
-            typed,
-          },
-        };
+        const res: PrepareResponse = { id: req.id, ok: false, error: toWire(err) };
         port.postMessage(res);
       }
     })();
