@@ -14,7 +14,7 @@ export interface InferWorkerData {
   opts: SessionOptions;
 }
 
-/** A batch: `n` CHW tensors packed one after another. */
+/** A batch: `n` CHW tensors packed one after another in shared memory (the sender reuses it once answered). */
 export interface InferRequest {
   id: number;
   data: Float32Array;
@@ -39,23 +39,32 @@ if (port) {
       port.postMessage({ kind: 'failed-to-open', error: toWire(err) } satisfies InferMessage);
       return;
     }
+    // One batch at a time, in arrival order: onnxruntime runs them one after another in this thread
+    // anyway, and the batch buffer below is reused, so a second request must not overwrite it while
+    // the first waits for its turn inside onnxruntime.
+    let queue: Promise<void> = Promise.resolve();
+    let local = new Float32Array(0);
+    const runOne = async (req: InferRequest): Promise<void> => {
+      try {
+        const size = 3 * session.inputSize * session.inputSize;
+        // onnxruntime-node refuses tensors over shared memory: one copy into a buffer kept for the next batches.
+        if (local.length < req.n * size) local = new Float32Array(req.n * size);
+        local.set(req.data.subarray(0, req.n * size));
+        const views = Array.from({ length: req.n }, (_, i) => local.subarray(i * size, (i + 1) * size));
+        const out = await session.run(views);
+        const logits = new Float32Array(req.n * session.numClasses);
+        out.forEach((l, i) => logits.set(l, i * session.numClasses));
+        port.postMessage({ kind: 'result', id: req.id, logits } satisfies InferMessage, [logits.buffer]);
+      } catch (err) {
+        port.postMessage({ kind: 'error', id: req.id, error: toWire(err) } satisfies InferMessage);
+      }
+    };
     port.on('message', (req: InferRequest | 'dispose') => {
       if (req === 'dispose') {
-        void session.dispose().then(() => port.close());
+        queue = queue.then(() => session.dispose()).then(() => port.close());
         return;
       }
-      void (async () => {
-        try {
-          const size = 3 * session.inputSize * session.inputSize;
-          const views = Array.from({ length: req.n }, (_, i) => req.data.subarray(i * size, (i + 1) * size));
-          const out = await session.run(views);
-          const logits = new Float32Array(req.n * session.numClasses);
-          out.forEach((l, i) => logits.set(l, i * session.numClasses));
-          port.postMessage({ kind: 'result', id: req.id, logits } satisfies InferMessage, [logits.buffer]);
-        } catch (err) {
-          port.postMessage({ kind: 'error', id: req.id, error: toWire(err) } satisfies InferMessage);
-        }
-      })();
+      queue = queue.then(() => runOne(req));
     });
     port.postMessage({ kind: 'ready', inputSize: session.inputSize, numClasses: session.numClasses, maxBatch: session.maxBatch } satisfies InferMessage);
   })();

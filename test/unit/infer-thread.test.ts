@@ -70,6 +70,21 @@ describe('InferenceThread', () => {
     expect(await thread.run([])).toEqual([]);
   });
 
+  it('keeps batches in flight at the same time apart, and reuses its batch buffers correctly', async () => {
+    // Batches share buffers only once answered: two in flight each need their own, and a later,
+    // smaller batch in a reused (larger) buffer must see only its own images.
+    const [x, y, z] = [images(5), images(2).map((t) => t.map((v) => -v)), images(1).map((t) => t.map((v) => v * 0.5))];
+    const want = await Promise.all([local.run(x), local.run(y), local.run(z)]);
+    for (let round = 0; round < 2; round++) {
+      const got = await Promise.all([thread.run(x), thread.run(y)]);
+      got.push(await thread.run(z));
+      got.forEach((batch, b) => {
+        expect(batch).toHaveLength(want[b]!.length);
+        batch.forEach((logits, i) => logits.forEach((v, j) => expect(v).toBeCloseTo(want[b]![i]![j]!, 5)));
+      });
+    }
+  });
+
   it('keeps the event loop running during a batch, which a session in this thread cannot', async () => {
     const batch = images(8);
     await thread.run(batch);
