@@ -89,13 +89,15 @@ await classifier.dispose();
 const st = summary.stages;
 const ratio = summary.imagesPerSecond / ceilings[best]!;
 console.log(
-  JSON.stringify({ ep, images: files.length, batch: best, gpuCeiling: Number(ceilings[best]!.toFixed(1)), endToEnd: summary.imagesPerSecond, ratio: Number(ratio.toFixed(3)), stages: st, meanBatch: summary.meanBatch }),
+  JSON.stringify({ ep, images: files.length, batch: best, gpuCeiling: Number(ceilings[best]!.toFixed(1)), endToEnd: summary.imagesPerSecond, ratio: Number(ratio.toFixed(3)), stages: st, meanBatch: summary.meanBatch, mainThreadMsPerImage: summary.mainThreadMsPerImage, cpuMsPerImage: summary.cpuMsPerImage }),
 );
 const bound = [
   ['read', st.download.perSecond],
   ['decode', (st.decode.perSecond * st.preprocess.perSecond) / (st.decode.perSecond + st.preprocess.perSecond || 1)],
   ['inference', st.inference.perSecond],
   ['write', st.write.perSecond],
+  // The main thread is one core whatever the machine: past this rate it is the bottleneck.
+  ['main thread', summary.mainThreadMsPerImage > 0 ? 1000 / summary.mainThreadMsPerImage : Infinity],
 ].sort((a, b) => (a[1] as number) - (b[1] as number))[0]!;
 console.log(
   `end to end ${summary.imagesPerSecond} img/s = ${(ratio * 100).toFixed(0)} % of the GPU-only ceiling ${ceilings[best]!.toFixed(1)} img/s (target >= 70 %); ` +

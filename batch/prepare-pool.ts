@@ -51,6 +51,9 @@ export interface PreparePoolOptions {
   log?: (msg: string) => void;
 }
 
+/** Spent tensors kept for reuse: more than the jobs in flight plus a batch is never needed. */
+const SPARE_LIMIT = 256;
+
 interface Slot {
   worker: Worker;
   inflight: number;
@@ -63,6 +66,12 @@ export class PreparePool {
   private readonly pending = new Map<number, Pending>();
   private nextId = 1;
   private closed = false;
+  /**
+   * Buffers of spent tensors, handed to the workers to write the next ones into: a fresh 600 kB
+   * tensor per image otherwise arrives on the event loop as external memory and drives its
+   * garbage collections.
+   */
+  private readonly spare: Float32Array[] = [];
 
   private constructor(
     private readonly slots: Slot[],
@@ -141,17 +150,31 @@ export class PreparePool {
     // A Buffer from the SDK or fs can be a view into a shared pool; only a whole buffer may be transferred.
     const whole = bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength && bytes.buffer instanceof ArrayBuffer;
     const payload = whole ? bytes : bytes.slice();
+    const out = this.opts.tenCrop ? undefined : this.spare.pop();
     const req: PrepareRequest = {
       id,
       bytes: payload,
+      ...(out ? { out } : {}),
       cfg: this.opts.cfg,
       tenCrop: this.opts.tenCrop ?? false,
       ...(this.opts.maxPixels !== undefined ? { maxPixels: this.opts.maxPixels } : {}),
     };
     return new Promise<Prepared>((resolve, reject) => {
       this.pending.set(id, { resolve, reject });
-      slot.worker.postMessage(req, [payload.buffer as ArrayBuffer]);
+      slot.worker.postMessage(req, out ? [payload.buffer as ArrayBuffer, out.buffer as ArrayBuffer] : [payload.buffer as ArrayBuffer]);
     });
+  }
+
+  /**
+   * Gives back tensors this pool made once nothing reads them any more (after inference); later
+   * jobs write into their buffers. Only whole, single-tensor buffers of the model's size are kept.
+   */
+  recycle(tensors: readonly Float32Array[]): void {
+    const size = 3 * this.opts.cfg.cropSize * this.opts.cfg.cropSize;
+    for (const t of tensors) {
+      if (this.slots.length === 0 || this.spare.length >= SPARE_LIMIT) return;
+      if (t.length === size && t.byteOffset === 0 && t.buffer instanceof ArrayBuffer && t.buffer.byteLength === size * 4) this.spare.push(t);
+    }
   }
 
   private settle(slot: Slot, m: PrepareResponse): void {

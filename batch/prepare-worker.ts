@@ -39,6 +39,8 @@ export function niceThisThread(nice: number): boolean {
 export interface PrepareRequest {
   id: number;
   bytes: Uint8Array;
+  /** A spent tensor's buffer to write this one into (transferred; the pool recycles them). */
+  out?: Float32Array;
   cfg: PreprocessConfig;
   maxPixels?: number;
   tenCrop: boolean;
@@ -62,7 +64,7 @@ if (port) {
           ...(req.maxPixels !== undefined ? { maxPixels: req.maxPixels } : {}),
         });
         const t1 = performance.now();
-        const tensors = req.tenCrop ? tenCrop(img, req.cfg) : [preprocess(img, req.cfg)];
+        const tensors = req.tenCrop ? tenCrop(img, req.cfg) : [preprocess(img, req.cfg, req.out)];
         const t2 = performance.now();
         const res: PrepareResponse = { id: req.id, ok: true, tensors, decodeMs: t1 - t0, preprocessMs: t2 - t1 };
         port.postMessage(res, tensors.map((t) => t.buffer as ArrayBuffer));

@@ -41,6 +41,7 @@ import { BoundedQueue, pumpStage } from './queue.js';
 import { withRetry, type RetryOptions } from './retry.js';
 import { inShard, WHOLE, type Shard } from './shard.js';
 import { openSource, parseInput, type InputSpec, type SourceObject } from './sources.js';
+import { threadBusyMeter } from './thread-cpu.js';
 
 /** What {@link runBatch} needs from the core's `Classifier` (structural, so benches can wrap it). */
 export type BatchClassifier = Pick<Classifier, 'modelId' | 'maxBatch' | 'preprocessConfig' | 'prepare' | 'infer' | 'labelsFor' | 'dispose'>;
@@ -192,6 +193,14 @@ export interface BatchSummary {
    * `cores * 1000 / cpuMsPerImage` is the most the pipeline can do, whatever the overlap.
    */
   cpuMsPerImage: number;
+  /**
+   * CPU time of the main thread (the event loop that lists, reads or downloads, dispatches,
+   * batches and writes) per image, over the same span; its event loop's active time where the OS
+   * does not report a thread's CPU time. Decoding and inference run on other threads and scale
+   * with cores and the GPU; this part does not: `1000 / mainThreadMsPerImage` img/s is the most
+   * the worker can do on any hardware.
+   */
+  mainThreadMsPerImage: number;
   /** Decode/preprocess mode: worker threads or in-thread fallback. */
   prepareMode: 'workers' | 'in-thread';
   /** Mean tensors per inference. */
@@ -512,7 +521,9 @@ export async function runBatch(opts: BatchOptions): Promise<BatchSummary> {
       if (hardStopped) return;
       const t = performance.now();
       try {
-        const logits = await classifier.infer(items.flatMap((w) => w.prepared!.tensors));
+        const batchTensors = items.flatMap((w) => w.prepared!.tensors);
+        const logits = await classifier.infer(batchTensors);
+        pool.recycle(batchTensors);
         const ms = performance.now() - t;
         clocks.inference.add(ms, items.length);
         batches++;
@@ -583,6 +594,7 @@ export async function runBatch(opts: BatchOptions): Promise<BatchSummary> {
 
   const pipelineStart = performance.now();
   const cpuStart = process.cpuUsage();
+  const mainBusy = threadBusyMeter();
   // allSettled: a failing stage (a listing that keeps failing) must not leave the others running unwatched.
   const pipeline = Promise.allSettled([
     feed(),
@@ -624,6 +636,7 @@ export async function runBatch(opts: BatchOptions): Promise<BatchSummary> {
     log('grace period over: abandoning in-flight objects (they have no result and are redone on the next run)');
   }
   const cpu = process.cpuUsage(cpuStart);
+  const main = mainBusy();
   clearTimeout(graceTimer);
   clearInterval(ticker);
   progress.stop(snapshot());
@@ -645,6 +658,7 @@ export async function runBatch(opts: BatchOptions): Promise<BatchSummary> {
     setupMs: Math.round(pipelineStart - started),
     imagesPerSecond: Number((((counts.done + counts.failed) * 1000) / Math.max(1, performance.now() - pipelineStart)).toFixed(2)),
     cpuMsPerImage: Number(((cpu.user + cpu.system) / 1000 / Math.max(1, counts.done + counts.failed)).toFixed(1)),
+    mainThreadMsPerImage: Number((main.ms / Math.max(1, counts.done + counts.failed)).toFixed(2)),
     prepareMode: pool.mode,
     meanBatch: batches ? Number((tensorsInferred / batches).toFixed(2)) : 0,
     stages: {
@@ -669,7 +683,7 @@ export function formatSummary(s: BatchSummary): string {
     .join(', ');
   return [
     `${s.interrupted ? 'INTERRUPTED' : 'finished'}: ${s.listed} listed (shard ${s.shard.index}/${s.shard.count}), ${s.done} labelled, ${s.skipped} skipped, ${s.failed} failed (${s.unfinished} without a result) in ${(s.wallMs / 1000).toFixed(1)} s (${(s.setupMs / 1000).toFixed(1)} s set-up) = ${s.imagesPerSecond} img/s end to end`,
-    `model ${s.model} on ${s.ep}, mean batch ${s.meanBatch}, ${s.cpuMsPerImage} CPU-ms per image, decoding ${s.prepareMode === 'workers' ? 'on worker threads' : 'in the main thread'}`,
+    `model ${s.model} on ${s.ep}, mean batch ${s.meanBatch}, ${s.cpuMsPerImage} CPU-ms per image, main thread ${s.mainThreadMsPerImage} ms per image (at most ${s.mainThreadMsPerImage > 0 ? Math.round(1000 / s.mainThreadMsPerImage) : '-'} img/s on any hardware), decoding ${s.prepareMode === 'workers' ? 'on worker threads' : 'in the main thread'}`,
     ...(failures ? [`failures: ${failures}`] : []),
     stage('download', s.stages.download),
     stage('decode', s.stages.decode),

@@ -281,6 +281,7 @@ function resampleWindow(
   window: { x0: number; y0: number; w: number; h: number },
   scale: readonly number[],
   shift: readonly number[],
+  dest?: Float32Array,
 ): Float32Array {
   const { x0, y0, w, h } = window;
   const src = plainBytes(img.data);
@@ -298,7 +299,8 @@ function resampleWindow(
   for (let r = 0; r < rows; r++) filterRow(src, (rowLo + r) * sw * 3, mid, r * w, midPlane, w, hx);
   // Vertical pass row by row into one int32 accumulator row (≤ 255·2^21 + rounding < 2^31), then round, map and store.
   const plane = w * h;
-  const out = new Float32Array(plane * 3);
+  // Every element is written below, so a reused buffer needs no clearing.
+  const out = dest !== undefined && dest.length === plane * 3 ? dest : new Float32Array(plane * 3);
   const acc = new Int32Array(w);
   for (let ch = 0; ch < 3; ch++) {
     const sc = scale[ch];
@@ -389,17 +391,19 @@ function checkConfig(cfg: PreprocessConfig): void {
  * The model input for one image: resize short side to `cfg.resizeShortSide`, centre crop
  * `cfg.cropSize`², scale to [0,1], subtract mean, divide by std. Only the pixels inside the crop are
  * resampled, and the normalisation is applied as they are written.
- * @returns CHW float32 of length 3·cropSize² (R plane, G plane, B plane)
+ * @param into a buffer of exactly 3·cropSize² floats to write into instead of allocating one (the
+ *   batch worker reuses its tensors); any other length is ignored
+ * @returns CHW float32 of length 3·cropSize² (R plane, G plane, B plane): `into` when it was used
  * @default cfg IMAGENET_PREPROCESS (256 → 224, ImageNet mean/std)
  */
-export function preprocess(img: RgbImage, cfg: PreprocessConfig = IMAGENET_PREPROCESS): Float32Array {
+export function preprocess(img: RgbImage, cfg: PreprocessConfig = IMAGENET_PREPROCESS, into?: Float32Array): Float32Array {
   checkImage(img);
   checkConfig(cfg);
   const { lw, lh } = logicalSize(img);
   const { width, height } = resizedSize(lw, lh, cfg.resizeShortSide);
   const c = cfg.cropSize;
   const { scale, shift } = normalisation(cfg);
-  return resampleWindow(img, width, height, { x0: centerCropOffset(width, c), y0: centerCropOffset(height, c), w: c, h: c }, scale, shift);
+  return resampleWindow(img, width, height, { x0: centerCropOffset(width, c), y0: centerCropOffset(height, c), w: c, h: c }, scale, shift, into);
 }
 
 /**

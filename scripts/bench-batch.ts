@@ -254,4 +254,9 @@ else {
         `inference ${st.inference.perSecond} (mean batch ${r.summary.meanBatch}), write ${st.write.perSecond}; decoding ${r.summary.prepareMode}`,
     );
   }
+  console.log('Main thread (lists, reads, dispatches, batches, writes; does not scale with cores or a GPU) per image:');
+  for (const r of rows) {
+    const m = r.summary.mainThreadMsPerImage;
+    console.log(`  ${r.set}: ${m} ms → at most ${m > 0 ? Math.round(1000 / m) : '-'} img/s end to end on any hardware`);
+  }
 }

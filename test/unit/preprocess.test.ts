@@ -116,6 +116,18 @@ describe('preprocess', () => {
     expect(at(t, 2, 0, 100)).toBeCloseTo(norm(255 - 16, 2), 5);
   });
 
+  it('writes into a given buffer of the right length, and ignores one of another length', () => {
+    const img = image(300, 260, (x, y) => [x % 256, y % 256, (x * y) % 256]);
+    const want = preprocess(img);
+    const into = new Float32Array(3 * PLANE).fill(Number.NaN);
+    expect(preprocess(img, undefined, into)).toBe(into);
+    expect(into).toEqual(want);
+    const wrong = new Float32Array(10);
+    const t = preprocess(img, undefined, wrong);
+    expect(t).not.toBe(wrong);
+    expect(t).toEqual(want);
+  });
+
   it('upscales a 1×1 image', () => {
     const t = preprocess(image(1, 1, () => [10, 20, 30]));
     expect(at(t, 2, 111, 111)).toBeCloseTo(norm(30, 2), 5);
