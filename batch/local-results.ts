@@ -32,11 +32,19 @@ export async function writeLocalResult(outDir: string, key: string, doc: ResultD
   return file;
 }
 
-/** Reads a local file and describes it like an S3 object. */
-export async function readLocalObject(localPath: string, key: string): Promise<{ src: SourceRef; bytes: Uint8Array }> {
+/** A local file's ETag: the MD5 of its bytes (hex), as S3 reports for a one-part upload. */
+export function localEtag(bytes: Uint8Array): string {
+  return createHash('md5').update(bytes).digest('hex');
+}
+
+/**
+ * Reads a local file and describes it like an S3 object. With `etag: false` the ETag is left
+ * empty for the caller to fill in (the batch worker hashes on its decode threads, not the event loop).
+ */
+export async function readLocalObject(localPath: string, key: string, opts: { etag?: boolean } = {}): Promise<{ src: SourceRef; bytes: Uint8Array }> {
   const [bytes, st] = await Promise.all([readFile(localPath), stat(localPath)]);
   const lastModified = new Date(Math.floor(st.mtimeMs / 1000) * 1000).toISOString();
-  const etag = createHash('md5').update(bytes).digest('hex');
+  const etag = opts.etag === false ? '' : localEtag(bytes);
   return { src: { bucket: LOCAL_BUCKET, key, versionId: null, etag, lastModified, size: st.size }, bytes };
 }
 

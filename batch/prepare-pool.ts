@@ -8,6 +8,7 @@
  * start at all, the pool falls back to preparing in the calling thread with
  * `Classifier.prepare` (same code path, no parallelism) and says so in `mode`.
  */
+import { createHash } from 'node:crypto';
 import os from 'node:os';
 import { Worker } from 'node:worker_threads';
 
@@ -21,6 +22,8 @@ export interface Prepared {
   tensors: Float32Array[];
   decodeMs: number;
   preprocessMs: number;
+  /** MD5 of the input bytes (hex), when asked for. */
+  md5?: string;
 }
 
 /** What the in-thread fallback calls (the core's `Classifier.prepare`). */
@@ -137,12 +140,15 @@ export class PreparePool {
   }
 
   /**
-   * Decodes and preprocesses one image on the least busy worker.
+   * Decodes and preprocesses one image on the least busy worker (`md5`: and hashes its bytes there).
    * @throws the decoder's typed errors (EmptyInputError, CorruptImageError, ...) as `ResnetError` with the same code
    */
-  prepare(bytes: Uint8Array): Promise<Prepared> {
+  prepare(bytes: Uint8Array, opts: { md5?: boolean } = {}): Promise<Prepared> {
     if (this.closed) return Promise.reject(new Error('prepare pool is closed'));
-    if (this.slots.length === 0) return this.opts.inThread(bytes, { tenCrop: this.opts.tenCrop ?? false });
+    if (this.slots.length === 0) {
+      const md5 = opts.md5 ? createHash('md5').update(bytes).digest('hex') : undefined;
+      return this.opts.inThread(bytes, { tenCrop: this.opts.tenCrop ?? false }).then((p) => (md5 !== undefined ? { ...p, md5 } : p));
+    }
     let slot = this.slots[0]!;
     for (const s of this.slots) if (s.inflight < slot.inflight) slot = s;
     const id = this.nextId++;
@@ -154,6 +160,7 @@ export class PreparePool {
     const req: PrepareRequest = {
       id,
       bytes: payload,
+      ...(opts.md5 ? { md5: true } : {}),
       ...(out ? { out } : {}),
       cfg: this.opts.cfg,
       tenCrop: this.opts.tenCrop ?? false,
@@ -182,7 +189,7 @@ export class PreparePool {
     const p = this.pending.get(m.id);
     if (!p) return;
     this.pending.delete(m.id);
-    if (m.ok) p.resolve({ tensors: m.tensors, decodeMs: m.decodeMs, preprocessMs: m.preprocessMs });
+    if (m.ok) p.resolve({ tensors: m.tensors, decodeMs: m.decodeMs, preprocessMs: m.preprocessMs, ...(m.md5 !== undefined ? { md5: m.md5 } : {}) });
     else p.reject(fromWire(m.error));
   }
 

@@ -3,6 +3,7 @@
  * `Classifier.prepare` (decodeImage with the recipe's short side as `minShortSide`, then
  * preprocess or tenCrop), so batch results equal the s3-tagger's bit for bit.
  */
+import { createHash } from 'node:crypto';
 import { readlinkSync } from 'node:fs';
 import os from 'node:os';
 import { performance } from 'node:perf_hooks';
@@ -39,6 +40,8 @@ export function niceThisThread(nice: number): boolean {
 export interface PrepareRequest {
   id: number;
   bytes: Uint8Array;
+  /** Also return the MD5 of the bytes (a local file's ETag), hashed here rather than on the event loop. */
+  md5?: boolean;
   /** A spent tensor's buffer to write this one into (transferred; the pool recycles them). */
   out?: Float32Array;
   cfg: PreprocessConfig;
@@ -48,7 +51,7 @@ export interface PrepareRequest {
 
 /** A worker's answer. */
 export type PrepareResponse =
-  | { id: number; ok: true; tensors: Float32Array[]; decodeMs: number; preprocessMs: number }
+  | { id: number; ok: true; tensors: Float32Array[]; decodeMs: number; preprocessMs: number; md5?: string }
   | { id: number; ok: false; error: WireError };
 
 const port = parentPort;
@@ -58,6 +61,7 @@ if (port) {
   port.on('message', (req: PrepareRequest) => {
     void (async () => {
       try {
+        const md5 = req.md5 ? createHash('md5').update(req.bytes).digest('hex') : undefined;
         const t0 = performance.now();
         const img = await decodeImage(req.bytes, {
           minShortSide: req.cfg.resizeShortSide,
@@ -66,7 +70,7 @@ if (port) {
         const t1 = performance.now();
         const tensors = req.tenCrop ? tenCrop(img, req.cfg) : [preprocess(img, req.cfg, req.out)];
         const t2 = performance.now();
-        const res: PrepareResponse = { id: req.id, ok: true, tensors, decodeMs: t1 - t0, preprocessMs: t2 - t1 };
+        const res: PrepareResponse = { id: req.id, ok: true, tensors, decodeMs: t1 - t0, preprocessMs: t2 - t1, ...(md5 !== undefined ? { md5 } : {}) };
         port.postMessage(res, tensors.map((t) => t.buffer as ArrayBuffer));
       } catch (err) {
         const res: PrepareResponse = { id: req.id, ok: false, error: toWire(err) };

@@ -5,7 +5,8 @@
  * an S3 restart mid-run is retried; batch output equals the s3-tagger's for the same image.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { createHash } from 'node:crypto';
+import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -287,6 +288,34 @@ describe('batch worker against local S3', () => {
       const err: unknown = await runBatch({ ...baseOpts(), model: bad, input: dir, outDir: path.join(dir, 'out'), log: (l: string) => lines.push(l) }).catch((e: unknown) => e);
       expect(err).toMatchObject({ code: 'INVALID_MODEL' });
       expect(lines.some((l) => l.includes('inference thread could not open cpu') && l.includes('trying the main thread'))).toBe(true);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  test('a local folder: results under --out with the MD5 of each file as its ETag (labelled or not), and a rerun does no work', async () => {
+    const dir = await mkdtemp(path.join(tmp, 'local-'));
+    const out = path.join(dir, 'out');
+    try {
+      const files: Record<string, Buffer> = {
+        'a.jpg': await makeJpeg(1),
+        'sub/b.jpg': await makeJpeg(2),
+        'c.jpg': await makeJpeg(3),
+        'bad.jpg': (await makeJpeg(4)).subarray(0, 300),
+      };
+      await mkdir(path.join(dir, 'in/sub'), { recursive: true });
+      for (const [name, bytes] of Object.entries(files)) await writeFile(path.join(dir, 'in', name), bytes);
+      const first = await runBatch({ ...baseOpts(), input: path.join(dir, 'in'), outDir: out });
+      expect([first.done, first.failed]).toEqual([3, 1]);
+      for (const [name, bytes] of Object.entries(files)) {
+        const docs = (await readdir(out, { recursive: true })).filter((f) => f.endsWith(`/local/${name}.json`));
+        expect(docs).toHaveLength(1);
+        const doc = parseResult(await readFile(path.join(out, docs[0]!), 'utf8'));
+        expect(doc).toMatchObject({ key: name, size: bytes.length, etag: createHash('md5').update(bytes).digest('hex') });
+        expect(name === 'bad.jpg' ? doc!.error?.code : doc!.labels?.length).toBe(name === 'bad.jpg' ? 'CORRUPT_IMAGE' : 5);
+      }
+      const again = await runBatch({ ...baseOpts(), input: path.join(dir, 'in'), outDir: out });
+      expect([again.done, again.failed, again.skipped]).toEqual([0, 0, 4]);
     } finally {
       await rm(dir, { recursive: true, force: true });
     }
