@@ -231,6 +231,124 @@ function unstuff(d: Uint8Array, start: number): ScanData {
   return { view: new DataView(out.buffer, 0, o + UNSTUFF_PAD), length: o, restarts, endsAtMarker, end: start + p };
 }
 
+/** Bytes a sequential scan's reader may run ahead of its position within one MCU (see UNSTUFF_PAD). */
+const MCU_LOOKAHEAD = 4096;
+/** Unstuffed bytes a sequential scan keeps at once: small enough to stay in the core's L2 cache. */
+const WINDOW = 64 * 1024;
+
+/**
+ * A sequential scan's entropy-coded data without stuffing, unstuffed a window at a time as the
+ * reader advances ({@link unstuff} does a whole scan at once). A 12 MP file's scan is ~2.5 MB:
+ * copied whole, it streamed through the caches twice more per image than the reader needs and
+ * evicted what onnxruntime's threads on the same cores were using. Offsets in `restarts` and
+ * `total` count unstuffed bytes from the scan's start; the window holds those from `base`.
+ */
+class ScanWindow {
+  buf: Uint8Array;
+  view: DataView;
+  /** Unstuffed offset of buf[0]. */
+  base = 0;
+  /** Valid bytes in buf. */
+  filled = 0;
+  /** Unstuffed offset where each restart interval after the first begins (RSTn markers removed). */
+  readonly restarts: number[] = [];
+  /** The end of the data was reached: at a marker, or at the end of the file (it was cut). */
+  done = false;
+  endsAtMarker = false;
+  /** Position of that marker in the file (or the file's length), once done. */
+  end: number;
+  private src: number;
+  private readonly find: Buffer;
+
+  constructor(
+    private readonly d: Uint8Array,
+    start: number,
+  ) {
+    this.src = start;
+    this.end = d.length;
+    this.find = Buffer.from(d.buffer, d.byteOffset, d.length);
+    this.buf = new Uint8Array(WINDOW + UNSTUFF_PAD);
+    this.view = new DataView(this.buf.buffer);
+    this.fill();
+  }
+
+  /** Unstuffs into the free space until it is full or the data ends (then zeros follow, as in {@link unstuff}). */
+  private fill(): void {
+    const d = this.d;
+    const n = d.length;
+    const cap = this.buf.length - UNSTUFF_PAD;
+    while (!this.done && this.filled < cap) {
+      const q = this.find.indexOf(0xff, this.src);
+      const stop = q < 0 ? n : q;
+      const take = Math.min(stop - this.src, cap - this.filled);
+      if (take > 0) {
+        this.buf.set(d.subarray(this.src, this.src + take), this.filled);
+        this.filled += take;
+        this.src += take;
+      }
+      if (this.src < stop) return; // window full mid-run
+      if (stop === n || q + 1 >= n) {
+        this.done = true; // no marker: the file ends inside the scan (a lone 0xFF last byte is dropped)
+        break;
+      }
+      const m = d[q + 1];
+      if (m === 0) {
+        if (this.filled >= cap) return;
+        this.buf[this.filled++] = 0xff;
+        this.src = q + 2;
+      } else if (m >= 0xd0 && m <= 0xd7) {
+        this.restarts.push(this.base + this.filled);
+        this.src = q + 2;
+      } else {
+        this.done = true;
+        this.endsAtMarker = true;
+        this.end = q;
+        break;
+      }
+    }
+    if (this.done) this.buf.fill(0, this.filled, this.filled + UNSTUFF_PAD);
+  }
+
+  /**
+   * Drops the bytes before window index `keep`, moves the rest to the front and unstuffs more
+   * (the buffer grows when nothing can be dropped). The reader's bit position moves by
+   * `keep * 8`; the caller re-reads `view`, which a growth replaces.
+   */
+  slide(keep: number): void {
+    if (keep > 0) {
+      this.buf.copyWithin(0, keep, this.filled);
+      this.base += keep;
+      this.filled -= keep;
+    } else if (this.filled >= this.buf.length - UNSTUFF_PAD) {
+      const grown = new Uint8Array(this.buf.length * 2);
+      grown.set(this.buf.subarray(0, this.filled));
+      this.buf = grown;
+      this.view = new DataView(grown.buffer);
+    }
+    this.fill();
+  }
+
+  /** Finds where the scan's data ends when the reader stopped before it (trailing bytes are skipped, not copied). */
+  finish(): void {
+    const d = this.d;
+    const n = d.length;
+    while (!this.done) {
+      const q = this.find.indexOf(0xff, this.src);
+      if (q < 0 || q + 1 >= n) {
+        this.done = true;
+        break;
+      }
+      const m = d[q + 1];
+      if (m === 0 || (m >= 0xd0 && m <= 0xd7)) this.src = q + 2;
+      else {
+        this.done = true;
+        this.endsAtMarker = true;
+        this.end = q;
+      }
+    }
+  }
+}
+
 interface Component {
   id: number;
   h: number;
@@ -1042,10 +1160,8 @@ class Decoder {
    * the state lives in locals for the whole scan instead of in fields per symbol.
    */
   private scanBaseline(scomps: Component[]): void {
-    const sd = unstuff(this.d, this.pos);
-    this.pos = sd.end;
-    const dv = sd.view;
-    const len = sd.length;
+    const sd = new ScanWindow(this.d, this.pos);
+    let dv = sd.view;
     const k = this.k;
     const blk = this.block;
     blk.fill(0);
@@ -1062,7 +1178,14 @@ class Decoder {
       for (let mx = 0; mx < cols; mx++) {
         if (ri > 0 && mcu > 0 && mcu % ri === 0) {
           // Restart: the next interval starts byte-aligned after its RSTn marker, predictions reset.
-          if (rstNext < sd.restarts.length) bp = sd.restarts[rstNext++] * 8;
+          // Its marker may lie beyond the window (data the reader skips): unstuff on to it.
+          while (rstNext >= sd.restarts.length && !sd.done) {
+            const keep = Math.min(bp >>> 3, sd.filled);
+            sd.slide(keep);
+            bp -= keep * 8;
+            dv = sd.view;
+          }
+          if (rstNext < sd.restarts.length) bp = (sd.restarts[rstNext++] - sd.base) * 8;
           for (const c of scomps) c.pred = 0;
         }
         mcu++;
@@ -1173,16 +1296,26 @@ class Decoder {
             }
           }
         }
+        if (!sd.done && (bp >>> 3) + MCU_LOOKAHEAD > sd.filled) {
+          // Keep the next MCU's bytes unstuffed ahead of the reader, and a restart position
+          // already found behind it (a corrupt interval can overrun its marker).
+          const keep = Math.min(bp >>> 3, rstNext < sd.restarts.length ? sd.restarts[rstNext] - sd.base : sd.filled);
+          sd.slide(keep);
+          bp -= keep * 8;
+          dv = sd.view;
+        }
         // Past the data: zeros stand in after a marker (as libjpeg does); at the end of the file
         // they mean it was cut. One MCU reads at most UNSTUFF_PAD bytes, so the loads stay inside.
-        const over = (bp >>> 3) - len;
-        if (over > 0) {
+        const over = (bp >>> 3) - sd.filled;
+        if (sd.done && over > 0) {
           if (!sd.endsAtMarker && over > 64) throw new JpegDataError('file is truncated');
-          if (over > UNSTUFF_PAD / 2) bp = len * 8; // more zeros: the padding again
+          if (over > UNSTUFF_PAD / 2) bp = sd.filled * 8; // more zeros: the padding again
         }
       }
-      if (!sd.endsAtMarker && (bp >>> 3) - len > 8) throw new JpegDataError('file is truncated');
+      if (sd.done && !sd.endsAtMarker && (bp >>> 3) - sd.filled > 8) throw new JpegDataError('file is truncated');
     }
+    sd.finish();
+    this.pos = sd.end;
   }
 
   // Progressive scans that end at a marker, read like scanBaseline: the bit position in a local

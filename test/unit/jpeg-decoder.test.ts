@@ -122,6 +122,27 @@ describe('decodeJpeg against libjpeg-turbo (sharp)', () => {
     expect(max).toBeLessThanOrEqual(3);
   });
 
+  test('a scan many times the 64 kB window the decoder unstuffs at a time matches it too', async () => {
+    // 1600×1200 of noise at q95: several MB of entropy data, with a 0xFF (stuffed) every ~256 bytes.
+    const noise = { type: 'gaussian', mean: 128, sigma: 30 } as const;
+    const jpg = await sharp({ create: { width: 1600, height: 1200, channels: 3, background: { r: 0, g: 0, b: 0 }, noise } })
+      .jpeg({ quality: 95, chromaSubsampling: '4:4:4' })
+      .toBuffer();
+    expect(jpg.length).toBeGreaterThan(40 * 64 * 1024);
+    const ours = decodeJpeg(new Uint8Array(jpg), 1);
+    if (!ours) throw new Error('decoder declined a baseline file');
+    const { data } = await sharp(jpg).raw().toBuffer({ resolveWithObject: true });
+    let sum = 0;
+    let max = 0;
+    for (let i = 0; i < data.length; i++) {
+      const d = Math.abs(data[i] - ours.data[i]);
+      sum += d;
+      if (d > max) max = d;
+    }
+    expect(sum / data.length).toBeLessThanOrEqual(0.1);
+    expect(max).toBeLessThanOrEqual(3);
+  });
+
   test('a flat grey file decodes to its exact level at every scale (DC-only path)', async () => {
     const jpg = await sharp({ create: { width: 64, height: 48, channels: 3, background: { r: 77, g: 77, b: 77 } } }).jpeg({ quality: 90 }).toBuffer();
     for (const scale of [1, 2, 4, 8] as const) {
