@@ -107,12 +107,19 @@ function multiSkipTable(t: HuffTable): Uint16Array {
     for (;;) {
       const left = MULTI_BITS - pos;
       let sym = -1;
-      let len = 1;
-      for (; len <= 16 && len <= left; len++) {
-        const code = (i >> (left - len)) & ((1 << len) - 1);
-        if (code <= t.maxcode[len]) {
-          sym = t.values[t.valptr[len] + code - t.mincode[len]];
-          break;
+      // The next symbol from the 9-bit lookup (the window's remaining bits, zero-padded): valid if
+      // its code fits in what is left. Longer codes take the canonical search from length 10.
+      const e = t.lookup[((i << pos) >> (MULTI_BITS - LOOKUP_BITS)) & ((1 << LOOKUP_BITS) - 1)];
+      let len = e >> 8;
+      if (e !== 0) {
+        if (len <= left) sym = e & 0xff;
+      } else {
+        for (len = LOOKUP_BITS + 1; len <= 16 && len <= left; len++) {
+          const code = (i >> (left - len)) & ((1 << len) - 1);
+          if (code <= t.maxcode[len]) {
+            sym = t.values[t.valptr[len] + code - t.mincode[len]];
+            break;
+          }
         }
       }
       if (sym < 0) break;
