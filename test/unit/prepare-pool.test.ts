@@ -1,12 +1,14 @@
 /**
- * Decode-worker niceness: on Linux each worker thread lowers its own priority (setpriority on its
- * thread id), leaving the process and onnxruntime's threads at normal priority.
+ * The decode pool. Niceness: on Linux each worker thread lowers its own priority (setpriority on
+ * its thread id), leaving the process and onnxruntime's threads at normal priority. Tensor reuse:
+ * spent tensors given back are written into by later jobs.
  */
 import { readdirSync, readFileSync } from 'node:fs';
 import os from 'node:os';
 
 import { PreparePool } from '../../batch/prepare-pool.js';
 import { IMAGENET_PREPROCESS } from '../../core/types.js';
+import { gradientJpeg } from '../integration/functions-harness.js';
 
 /** Niceness of every thread of this process, from /proc (field 19 of each task's stat). */
 function threadNiceness(): number[] {
@@ -46,21 +48,8 @@ const inThread = (): Promise<never> => Promise.reject(new Error('workers expecte
 });
 
 describe('PreparePool tensor reuse', () => {
-  /** A small photo-like JPEG (gradients and a little noise). */
-  async function jpeg(seed: number): Promise<Uint8Array> {
-    const sharp = (await import('sharp')).default;
-    const [w, h] = [320, 240];
-    const px = Buffer.alloc(w * h * 3);
-    for (let i = 0; i < w * h; i++) {
-      px[i * 3] = ((i % w) * 255) / w;
-      px[i * 3 + 1] = (Math.floor(i / w) * 255) / h;
-      px[i * 3 + 2] = (i * seed * 2654435761) >>> 24;
-    }
-    return new Uint8Array(await sharp(px, { raw: { width: w, height: h, channels: 3 } }).jpeg({ quality: 85 }).toBuffer());
-  }
-
   it('writes later tensors into recycled buffers, with the same values as fresh ones', async () => {
-    const images = await Promise.all([1, 2, 3].map(jpeg));
+    const images = await Promise.all([1, 2, 3].map(async (seed) => new Uint8Array(await gradientJpeg(320, 240, seed))));
     const pool = await PreparePool.start({ workers: 1, cfg: IMAGENET_PREPROCESS, inThread });
     try {
       const fresh = [];
