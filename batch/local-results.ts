@@ -4,11 +4,11 @@
  * never leaves half a file. The source "bucket" of a local file is {@link LOCAL_BUCKET}; its
  * ETag is the MD5 of its bytes, which is what S3 reports for the same file uploaded in one part.
  */
-import { createHash } from 'node:crypto';
 import { mkdir, readFile, rename, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 
 import { parseResult, serializeResult, type ResultDoc, type SourceRef } from '../functions/shared/results.js';
+import { localEtag } from './local-etag.js';
 
 /** Bucket name recorded for local files. */
 export const LOCAL_BUCKET = 'local';
@@ -30,11 +30,6 @@ export async function writeLocalResult(outDir: string, key: string, doc: ResultD
   await writeFile(tmp, serializeResult(doc));
   await rename(tmp, file);
   return file;
-}
-
-/** A local file's ETag: the MD5 of its bytes (hex), as S3 reports for a one-part upload. */
-export function localEtag(bytes: Uint8Array): string {
-  return createHash('md5').update(bytes).digest('hex');
 }
 
 /**

@@ -8,12 +8,12 @@
  * start at all, the pool falls back to preparing in the calling thread with
  * `Classifier.prepare` (same code path, no parallelism) and says so in `mode`.
  */
-import { createHash } from 'node:crypto';
 import os from 'node:os';
 import { Worker } from 'node:worker_threads';
 
 import type { PreprocessConfig } from '../core/types.js';
 import type { PrepareRequest, PrepareResponse, PrepareWorkerData } from './prepare-worker.js';
+import { localEtag } from './local-etag.js';
 import { fromWire } from './wire-error.js';
 import { workerEntry } from './worker-entry.js';
 
@@ -146,7 +146,7 @@ export class PreparePool {
   prepare(bytes: Uint8Array, opts: { md5?: boolean } = {}): Promise<Prepared> {
     if (this.closed) return Promise.reject(new Error('prepare pool is closed'));
     if (this.slots.length === 0) {
-      const md5 = opts.md5 ? createHash('md5').update(bytes).digest('hex') : undefined;
+      const md5 = opts.md5 ? localEtag(bytes) : undefined;
       return this.opts.inThread(bytes, { tenCrop: this.opts.tenCrop ?? false }).then((p) => (md5 !== undefined ? { ...p, md5 } : p));
     }
     let slot = this.slots[0]!;
@@ -177,9 +177,10 @@ export class PreparePool {
    * jobs write into their buffers. Only whole, single-tensor buffers of the model's size are kept.
    */
   recycle(tensors: readonly Float32Array[]): void {
+    if (this.slots.length === 0) return; // in-thread: nothing to hand buffers to
     const size = 3 * this.opts.cfg.cropSize * this.opts.cfg.cropSize;
     for (const t of tensors) {
-      if (this.slots.length === 0 || this.spare.length >= SPARE_LIMIT) return;
+      if (this.spare.length >= SPARE_LIMIT) return;
       if (t.length === size && t.byteOffset === 0 && t.buffer instanceof ArrayBuffer && t.buffer.byteLength === size * 4) this.spare.push(t);
     }
   }

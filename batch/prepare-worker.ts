@@ -3,7 +3,6 @@
  * `Classifier.prepare` (decodeImage with the recipe's short side as `minShortSide`, then
  * preprocess or tenCrop), so batch results equal the s3-tagger's bit for bit.
  */
-import { createHash } from 'node:crypto';
 import { readlinkSync } from 'node:fs';
 import os from 'node:os';
 import { performance } from 'node:perf_hooks';
@@ -12,6 +11,7 @@ import { parentPort, workerData } from 'node:worker_threads';
 import { decodeImage } from '../core/decode.js';
 import { preprocess, tenCrop } from '../core/preprocess.js';
 import type { PreprocessConfig } from '../core/types.js';
+import { localEtag } from './local-etag.js';
 import { toWire, type WireError } from './wire-error.js';
 
 /** What a worker is started with. */
@@ -61,7 +61,7 @@ if (port) {
   port.on('message', (req: PrepareRequest) => {
     void (async () => {
       try {
-        const md5 = req.md5 ? createHash('md5').update(req.bytes).digest('hex') : undefined;
+        const md5 = req.md5 ? localEtag(req.bytes) : undefined;
         const t0 = performance.now();
         const img = await decodeImage(req.bytes, {
           minShortSide: req.cfg.resizeShortSide,

@@ -33,7 +33,8 @@ import {
   type SourceRef,
 } from '../functions/shared/results.js';
 import { openWithProvider, type EpChoice } from './ep.js';
-import { LOCAL_BUCKET, localEtag, localResultIsCurrent, readLocalObject, readLocalResult, writeLocalResult } from './local-results.js';
+import { localEtag } from './local-etag.js';
+import { LOCAL_BUCKET, localResultIsCurrent, readLocalObject, readLocalResult, writeLocalResult } from './local-results.js';
 import { ManifestWriter, type ManifestLine } from './manifest.js';
 import { PreparePool, type Prepared } from './prepare-pool.js';
 import { createProgress, type ProgressOptions, type ProgressSnapshot } from './progress.js';
@@ -644,7 +645,7 @@ export async function runBatch(opts: BatchOptions): Promise<BatchSummary> {
     log('grace period over: abandoning in-flight objects (they have no result and are redone on the next run)');
   }
   const cpu = process.cpuUsage(cpuStart);
-  const main = mainBusy();
+  const mainMs = mainBusy();
   clearTimeout(graceTimer);
   clearInterval(ticker);
   progress.stop(snapshot());
@@ -666,7 +667,7 @@ export async function runBatch(opts: BatchOptions): Promise<BatchSummary> {
     setupMs: Math.round(pipelineStart - started),
     imagesPerSecond: Number((((counts.done + counts.failed) * 1000) / Math.max(1, performance.now() - pipelineStart)).toFixed(2)),
     cpuMsPerImage: Number(((cpu.user + cpu.system) / 1000 / Math.max(1, counts.done + counts.failed)).toFixed(1)),
-    mainThreadMsPerImage: Number((main.ms / Math.max(1, counts.done + counts.failed)).toFixed(2)),
+    mainThreadMsPerImage: Number((mainMs / Math.max(1, counts.done + counts.failed)).toFixed(2)),
     prepareMode: pool.mode,
     meanBatch: batches ? Number((tensorsInferred / batches).toFixed(2)) : 0,
     stages: {

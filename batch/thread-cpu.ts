@@ -24,13 +24,15 @@ export function threadCpuMs(): number | null {
   }
 }
 
-/** Measures this thread's busy time from now: its CPU time where the OS reports it, else the event loop's active time (an upper bound: it also counts time the thread waited for a core). */
-export function threadBusyMeter(): () => { ms: number; source: 'cpu' | 'event-loop' } {
+/**
+ * Measures this thread's busy milliseconds from now: its CPU time where the OS reports it, else the
+ * event loop's active time (an upper bound: it also counts time the thread waited for a core).
+ */
+export function threadBusyMeter(): () => number {
   const cpu0 = threadCpuMs();
   const elu0 = performance.eventLoopUtilization();
   return () => {
     const cpu1 = cpu0 === null ? null : threadCpuMs();
-    if (cpu0 !== null && cpu1 !== null) return { ms: cpu1 - cpu0, source: 'cpu' };
-    return { ms: performance.eventLoopUtilization(elu0).active, source: 'event-loop' };
+    return cpu0 !== null && cpu1 !== null ? cpu1 - cpu0 : performance.eventLoopUtilization(elu0).active;
   };
 }
