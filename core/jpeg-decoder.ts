@@ -200,42 +200,11 @@ interface ScanData {
   end: number;
 }
 
-/** Copies the entropy-coded segment starting at `start` without stuffing, runs of plain bytes at native speed. */
+/** The entropy-coded segment starting at `start`, unstuffed whole (a {@link ScanWindow} large enough for all of it). */
 function unstuff(d: Uint8Array, start: number): ScanData {
-  // One copy of the rest of the file, then compacted in place: no per-chunk views to allocate.
-  const out = new Uint8Array(d.length - start + UNSTUFF_PAD);
-  out.set(d.subarray(start));
-  // Buffer's indexOf is memchr; a typed array's walks element by element.
-  const find = Buffer.from(out.buffer, out.byteOffset, out.length);
-  const n = d.length - start;
-  const restarts: number[] = [];
-  let o = 0;
-  let p = 0;
-  let endsAtMarker = false;
-  for (;;) {
-    const q = find.indexOf(0xff, p);
-    const stop = q < 0 || q >= n ? n : q;
-    if (o !== p) out.copyWithin(o, p, stop);
-    o += stop - p;
-    if (stop === n || q + 1 >= n) {
-      p = n; // no marker: the file ends inside the scan (a lone 0xFF last byte is dropped)
-      break;
-    }
-    const m = out[q + 1];
-    if (m === 0) {
-      out[o++] = 0xff;
-      p = q + 2;
-    } else if (m >= 0xd0 && m <= 0xd7) {
-      restarts.push(o);
-      p = q + 2;
-    } else {
-      p = q;
-      endsAtMarker = true;
-      break;
-    }
-  }
-  out.fill(0, o, o + UNSTUFF_PAD);
-  return { view: new DataView(out.buffer, 0, o + UNSTUFF_PAD), length: o, restarts, endsAtMarker, end: start + p };
+  // Unstuffed data is never longer than the raw bytes; +1 so an empty rest still reaches its end.
+  const w = new ScanWindow(d, start, d.length - start + 1);
+  return { view: w.view, length: w.filled, restarts: w.restarts, endsAtMarker: w.endsAtMarker, end: w.end };
 }
 
 /** Bytes a sequential scan's reader may run ahead of its position within one MCU (see UNSTUFF_PAD). */
@@ -244,11 +213,11 @@ const MCU_LOOKAHEAD = 4096;
 const WINDOW = 64 * 1024;
 
 /**
- * A sequential scan's entropy-coded data without stuffing, unstuffed a window at a time as the
- * reader advances ({@link unstuff} does a whole scan at once). A 12 MP file's scan is ~2.5 MB:
- * copied whole, it streamed through the caches twice more per image than the reader needs and
- * evicted what onnxruntime's threads on the same cores were using. Offsets in `restarts` and
- * `total` count unstuffed bytes from the scan's start; the window holds those from `base`.
+ * A scan's entropy-coded data without stuffing (0xFF00 → 0xFF, RSTn markers removed), unstuffed a
+ * window at a time as a sequential scan's reader advances ({@link unstuff}: a whole scan at once).
+ * A 12 MP file's scan is ~2.5 MB: copied whole, it streamed through the caches twice more per image
+ * than the reader needs and evicted what onnxruntime's threads on the same cores were using.
+ * Offsets in `restarts` count unstuffed bytes from the scan's start; the window holds those from `base`.
  */
 class ScanWindow {
   buf: Uint8Array;
@@ -270,16 +239,18 @@ class ScanWindow {
   constructor(
     private readonly d: Uint8Array,
     start: number,
+    capacity = WINDOW,
   ) {
     this.src = start;
     this.end = d.length;
+    // Buffer's indexOf is memchr; a typed array's walks element by element.
     this.find = Buffer.from(d.buffer, d.byteOffset, d.length);
-    this.buf = new Uint8Array(WINDOW + UNSTUFF_PAD);
+    this.buf = new Uint8Array(capacity + UNSTUFF_PAD);
     this.view = new DataView(this.buf.buffer);
     this.fill();
   }
 
-  /** Unstuffs into the free space until it is full or the data ends (then zeros follow, as in {@link unstuff}). */
+  /** Unstuffs into the free space until it is full or the data ends (then UNSTUFF_PAD zeros follow). */
   private fill(): void {
     const d = this.d;
     const n = d.length;
@@ -318,10 +289,10 @@ class ScanWindow {
 
   /**
    * Drops the bytes before window index `keep`, moves the rest to the front and unstuffs more
-   * (the buffer grows when nothing can be dropped). The reader's bit position moves by
-   * `keep * 8`; the caller re-reads `view`, which a growth replaces.
+   * (the buffer grows when nothing can be dropped). The caller re-reads `view`, which a growth replaces.
+   * @returns the reader's bit position `bp` in the moved window
    */
-  slide(keep: number): void {
+  slide(keep: number, bp: number): number {
     if (keep > 0) {
       this.buf.copyWithin(0, keep, this.filled);
       this.base += keep;
@@ -333,6 +304,7 @@ class ScanWindow {
       this.view = new DataView(grown.buffer);
     }
     this.fill();
+    return bp - keep * 8;
   }
 
   /** Finds where the scan's data ends when the reader stopped before it (trailing bytes are skipped, not copied). */
@@ -1187,9 +1159,7 @@ class Decoder {
           // Restart: the next interval starts byte-aligned after its RSTn marker, predictions reset.
           // Its marker may lie beyond the window (data the reader skips): unstuff on to it.
           while (rstNext >= sd.restarts.length && !sd.done) {
-            const keep = Math.min(bp >>> 3, sd.filled);
-            sd.slide(keep);
-            bp -= keep * 8;
+            bp = sd.slide(Math.min(bp >>> 3, sd.filled), bp);
             dv = sd.view;
           }
           if (rstNext < sd.restarts.length) bp = (sd.restarts[rstNext++] - sd.base) * 8;
@@ -1306,9 +1276,7 @@ class Decoder {
         if (!sd.done && (bp >>> 3) + MCU_LOOKAHEAD > sd.filled) {
           // Keep the next MCU's bytes unstuffed ahead of the reader, and a restart position
           // already found behind it (a corrupt interval can overrun its marker).
-          const keep = Math.min(bp >>> 3, rstNext < sd.restarts.length ? sd.restarts[rstNext] - sd.base : sd.filled);
-          sd.slide(keep);
-          bp -= keep * 8;
+          bp = sd.slide(Math.min(bp >>> 3, rstNext < sd.restarts.length ? sd.restarts[rstNext] - sd.base : sd.filled), bp);
           dv = sd.view;
         }
         // Past the data: zeros stand in after a marker (as libjpeg does); at the end of the file
