@@ -41,10 +41,14 @@ interface HuffTable {
    * advance r+1 for a coefficient, 16 for ZRL and 64 for EOB; 0 when the code is longer than LOOKUP_BITS.
    */
   skip: Uint16Array;
-  /** Built on first use at 1/8 scale: see {@link multiSkipTable}. */
-  multi?: Uint16Array;
-  /** Built on first use by full-coefficient decodes: see {@link fastAcTable}. */
-  fast?: Int32Array;
+  /**
+   * Built on first use at 1/8 scale: see {@link multiSkipTable}. Null until then rather than absent:
+   * adding a property later changes the object's hidden class, and code V8 optimized for one
+   * shape deoptimizes (and is compiled again) when the other arrives.
+   */
+  multi: Uint16Array | null;
+  /** Built on first use by full-coefficient decodes: see {@link fastAcTable}; null until then. */
+  fast: Int32Array | null;
   maxcode: Int32Array; // per length 1..16, -1 when none
   valptr: Int32Array;
   mincode: Int32Array;
@@ -85,7 +89,7 @@ function buildHuffTable(counts: Uint8Array, values: Uint8Array): HuffTable {
     const advance = sz !== 0 ? r + 1 : r === 15 ? 16 : 64;
     skip[i] = (advance << 5) | ((e >> 8) + sz);
   }
-  return { lookup, skip, maxcode, valptr, mincode, values };
+  return { lookup, skip, multi: null, fast: null, maxcode, valptr, mincode, values };
 }
 
 const MULTI_BITS = 14;
