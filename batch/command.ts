@@ -18,7 +18,8 @@ import { Command, InvalidArgumentError as CommanderArgError, Option } from 'comm
 import { describeError, ResnetError } from '../core/errors.js';
 import { EP_CHOICES, parseEp } from './ep.js';
 import { formatPlan, planBacklog, plannerOptionsFromEnv } from './planner.js';
-import { defaultS3Client, formatSummary, runBatch, type BatchOptions } from './run-batch.js';
+import { formatSummary, runBatch, type BatchOptions } from './run-batch.js';
+import { defaultS3Client } from './s3-client.js';
 import { inShard, resolveShard } from './shard.js';
 import { downloadOnce, parseS3Uri as parseModelS3Uri } from '../functions/shared/model.js';
 import { openSource, parseInput, parseS3Uri } from './sources.js';
@@ -53,6 +54,7 @@ interface BatchFlags {
   batchWaitMs?: number;
   workers?: number;
   downloads?: number;
+  ioThreads?: number;
   writers?: number;
   top?: number;
   tenCrop?: boolean;
@@ -130,6 +132,7 @@ export function batchOptionsFromFlags(input: string, flags: BatchFlags): BatchOp
     ...(flags.batchWaitMs !== undefined ? { batchWaitMs: flags.batchWaitMs } : {}),
     ...(flags.workers !== undefined ? { workers: flags.workers } : {}),
     ...(flags.downloads !== undefined ? { downloads: flags.downloads } : {}),
+    ...(flags.ioThreads !== undefined ? { ioThreads: flags.ioThreads } : {}),
     ...(flags.writers !== undefined ? { writers: flags.writers } : {}),
     ...(flags.top !== undefined ? { top: flags.top } : {}),
     ...(flags.tenCrop ? { tenCrop: true } : {}),
@@ -180,6 +183,7 @@ export function registerBatchCommand(program: Command): Command {
     .option('--batch-wait-ms <ms>', 'longest wait to fill a batch', nonNegativeInt)
     .option('--workers <n>', 'decode/preprocess worker threads, 0 = main thread (default: one per core)', nonNegativeInt)
     .option('--downloads <n>', 'concurrent downloads (default 16)', positiveInt)
+    .option('--io-threads <n>', 'threads for the per-object S3 requests, 0 = main thread (default: half the cores, 2 to 8)', nonNegativeInt)
     .option('--writers <n>', 'concurrent result writes (default 8)', positiveInt)
     .option('--top <n>', 'labels per image (default: $TOP_K or 5)', positiveInt)
     .option('--ten-crop', 'ten-crop test-time augmentation')

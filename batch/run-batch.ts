@@ -21,12 +21,11 @@ import type { SessionOptions } from '../core/session.js';
 import { ResnetError } from '../core/errors.js';
 import type { Label } from '../core/types.js';
 import { TransientStorageError } from '../functions/shared/errors.js';
-import { commitResult, DEFAULT_MAX_BYTES, DEFAULT_RESULTS_PREFIX, fetchObject } from '../functions/shared/label-object.js';
+import { DEFAULT_MAX_BYTES, DEFAULT_RESULTS_PREFIX } from '../functions/shared/label-object.js';
 import {
   buildErrorResult,
   buildResult,
   decideWrite,
-  readResult,
   resultKey,
   type ResultDoc,
   type ResultTimings,
@@ -41,6 +40,8 @@ import { createProgress, type ProgressOptions, type ProgressSnapshot } from './p
 import { InferenceThread } from './infer-thread.js';
 import { BoundedQueue, pumpStage } from './queue.js';
 import { withRetry, type RetryOptions } from './retry.js';
+import { defaultS3Client } from './s3-client.js';
+import { defaultIoThreads, inlineObjectIo, S3IoThreads, type ObjectIo } from './s3-io.js';
 import { inShard, WHOLE, type Shard } from './shard.js';
 import { openSource, parseInput, type InputSpec, type SourceObject } from './sources.js';
 import { threadBusyMeter } from './thread-cpu.js';
@@ -145,6 +146,12 @@ export interface BatchOptions {
   graceMs?: number;
   /** S3 client. @default one from the environment (AWS_ENDPOINT_URL_S3 etc.) */
   s3?: S3Client;
+  /**
+   * Worker threads for the S3 requests made per object (result read, download, tags, result
+   * write); 0 runs them on the main thread. Threads build their client from the environment, as
+   * the default client is built. @default 0 when `s3` is given (a client cannot cross threads), else `defaultIoThreads()`
+   */
+  ioThreads?: number;
   /** Retry budget of each S3 call. @default 8 attempts, 200 ms doubling to 5 s */
   retry?: RetryOptions;
   /** Human log lines. @default stderr */
@@ -249,16 +256,15 @@ function envNumber(name: string): number | undefined {
   return v === undefined || v === '' || !Number.isFinite(Number(v)) ? undefined : Number(v);
 }
 
-/** An S3 client from the environment (region, credentials, `AWS_ENDPOINT_URL_S3`). */
-export function defaultS3Client(): S3Client {
-  const endpoint = process.env.AWS_ENDPOINT_URL_S3 ?? process.env.AWS_ENDPOINT_URL;
-  return new S3Client({
-    ...(endpoint ? { endpoint, forcePathStyle: true } : {}),
-    region: process.env.AWS_REGION ?? process.env.AWS_DEFAULT_REGION ?? 'us-east-1',
-    maxAttempts: 3,
-    // Non-AWS endpoints (s3rver, MinIO) predate the SDK's default request checksums.
-    ...(endpoint ? { requestChecksumCalculation: 'WHEN_REQUIRED' as const, responseChecksumValidation: 'WHEN_REQUIRED' as const } : {}),
-  });
+/** The per-object S3 requests in `n` threads, or on this one (n = 0, or threads that cannot start). */
+async function startObjectIo(s3: S3Client, n: number, log: (m: string) => void): Promise<ObjectIo> {
+  if (n <= 0) return inlineObjectIo(s3);
+  try {
+    return await S3IoThreads.start(n);
+  } catch (err) {
+    log(`S3 I/O threads could not start (${err instanceof Error ? err.message : String(err)}); S3 requests run on the main thread`);
+    return inlineObjectIo(s3);
+  }
 }
 
 function codeOf(err: unknown): { code: string; message: string } {
@@ -351,10 +357,12 @@ export async function runBatch(opts: BatchOptions): Promise<BatchSummary> {
     ...(opts.workers !== undefined ? { workers: opts.workers } : {}),
     ...(opts.maxPixels !== undefined ? { maxPixels: opts.maxPixels } : {}),
   });
+  // Started last, so that a failed set-up above leaves no threads behind.
+  const io = s3 ? await startObjectIo(s3, opts.ioThreads ?? (opts.s3 ? 0 : defaultIoThreads()), log) : undefined;
   const manifest = opts.manifestPath ? await ManifestWriter.open(opts.manifestPath) : undefined;
   log(
     `model ${model} on ${ep}; batch ${maxBatch}${classifier.maxBatch === 1 ? ' (fixed-batch model)' : ''}; ` +
-      `${pool.mode === 'workers' ? `${pool.size} decode workers${pool.niced ? ' (niced)' : ''}` : 'decoding in the main thread'}; ${downloads} downloads; ` +
+      `${pool.mode === 'workers' ? `${pool.size} decode workers${pool.niced ? ' (niced)' : ''}` : 'decoding in the main thread'}; ${downloads} downloads${io ? `, S3 requests on ${io.threads > 0 ? `${io.threads} I/O threads` : 'the main thread'}` : ''}; ` +
       `shard ${shard.index}/${shard.count}; input ${spec.kind} ${opts.input}`,
   );
 
@@ -435,15 +443,14 @@ export async function runBatch(opts: BatchOptions): Promise<BatchSummary> {
       }
       const bucket = w.obj.bucket!;
       const resultsBucket = opts.resultsBucket ?? process.env.RESULTS_BUCKET ?? bucket;
-      const prior = opts.force ? null : ((await withRetry(() => readResult(s3!, resultsBucket, w.rk), retry))?.doc ?? null);
+      const prior = opts.force ? null : ((await withRetry(() => io!.readResult(resultsBucket, w.rk), retry))?.doc ?? null);
       if (prior && w.obj.etag && prior.model === model && prior.etag === w.obj.etag && (w.obj.versionId ?? null) === prior.versionId) {
         record(w, { status: 'skipped', code: 'duplicate', etag: prior.etag });
         return undefined;
       }
       const fetched = await withRetry(
         () =>
-          fetchObject(
-            s3!,
+          io!.fetchObject(
             { bucket, key: w.obj.key, ...(w.obj.versionId ? { versionId: w.obj.versionId } : {}) },
             { maxBytes: opts.maxBytes ?? DEFAULT_MAX_BYTES, ...(prior && prior.model === model && !w.obj.versionId ? { ifNoneMatch: prior.etag } : {}) },
           ),
@@ -580,7 +587,7 @@ export async function runBatch(opts: BatchOptions): Promise<BatchSummary> {
       else {
         const resultsBucket = opts.resultsBucket ?? process.env.RESULTS_BUCKET ?? w.obj.bucket!;
         const committed = await withRetry(
-          () => commitResult(s3!, doc, { resultsBucket, resultKey: w.rk, tags, maxLabels: top, ...(opts.force ? { force: true } : {}) }),
+          () => io!.commitResult(doc, { resultsBucket, resultKey: w.rk, tags, maxLabels: top, ...(opts.force ? { force: true } : {}) }),
           retry,
         );
         decision = committed.decision;
@@ -651,6 +658,7 @@ export async function runBatch(opts: BatchOptions): Promise<BatchSummary> {
   progress.stop(snapshot());
   await manifest?.close();
   await pool.close();
+  await io?.close();
   if (!opts.classifier) await classifier.dispose();
   if (pipelineError !== undefined) throw pipelineError;
 

@@ -2,7 +2,8 @@
  * The batch worker end to end against a real local S3 server (s3rver) with a generated
  * ResNet-18: 500 generated JPEGs (+ 3 bad ones) labelled; a rerun does no work; kill -9 then
  * rerun loses and repeats nothing; SIGTERM drains and flushes; shards are disjoint and complete;
- * an S3 restart mid-run is retried; batch output equals the s3-tagger's for the same image.
+ * an S3 restart mid-run is retried; batch output equals the s3-tagger's for the same image. The
+ * per-object S3 requests run on the main thread or in I/O threads: both are tested.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
@@ -97,6 +98,24 @@ const baseOpts = () => ({
   resultsPrefix: PREFIX,
 });
 
+/**
+ * Runs `fn` with the environment the batch worker's own S3 clients are built from (the CLI's
+ * --endpoint sets the same), so that its S3 I/O threads reach the local server.
+ */
+async function withS3Env<T>(fn: () => Promise<T>): Promise<T> {
+  const vars = { AWS_ENDPOINT_URL_S3: s3.endpoint, AWS_ACCESS_KEY_ID: 'S3RVER', AWS_SECRET_ACCESS_KEY: 'S3RVER', AWS_REGION: 'us-east-1' };
+  const saved = Object.fromEntries(Object.keys(vars).map((k) => [k, process.env[k]]));
+  Object.assign(process.env, vars);
+  try {
+    return await fn();
+  } finally {
+    for (const [k, v] of Object.entries(saved)) {
+      if (v === undefined) delete process.env[k];
+      else process.env[k] = v;
+    }
+  }
+}
+
 /** Starts the worker as a separate process (tsx from sources), as AWS Batch would. */
 function spawnWorker(args: string[]): ChildProcess {
   return spawn(process.execPath, ['--import', 'tsx', path.join(REPO_ROOT, 'batch/main.ts'), 'batch', ...args], {
@@ -181,28 +200,34 @@ describe('batch worker against local S3', () => {
     expect(again.stages.inference.count).toBe(0);
   });
 
-  test('batch result and tags equal the s3-tagger path (labelObject) for the same image and model', async () => {
+  test.each([
+    ['on the main thread', 0],
+    ['in S3 I/O threads', 2],
+  ])('batch result and tags equal the s3-tagger path (labelObject) for the same image and model, S3 requests %s', async (_how, ioThreads) => {
+    const dir = `same${ioThreads}`;
     const classifier = await Classifier.load({ model: modelPath, labels: SYNSET_PATH, modelId: 'r18-same', executionProviders: ['cpu'], threads: 2 });
     try {
-      await client.send(new PutObjectCommand({ Bucket: BUCKET, Key: 'same/a.jpg', Body: await makeJpeg(11) }));
-      await client.send(new PutObjectCommand({ Bucket: BUCKET, Key: 'same/b.jpg', Body: await makeJpeg(11) }));
+      await client.send(new PutObjectCommand({ Bucket: BUCKET, Key: `${dir}/a.jpg`, Body: await makeJpeg(11) }));
+      await client.send(new PutObjectCommand({ Bucket: BUCKET, Key: `${dir}/b.jpg`, Body: await makeJpeg(11) }));
       // b.jpg: labelled by the s3-tagger's code path; a.jpg (identical bytes): by the batch worker with others in its batch.
-      await labelObject({ s3: client, classifier }, { bucket: BUCKET, key: 'same/b.jpg' }, { resultsPrefix: PREFIX });
-      for (let i = 0; i < 6; i++) await client.send(new PutObjectCommand({ Bucket: BUCKET, Key: `same/c${i}.jpg`, Body: await makeJpeg(100 + i) }));
-      const summary = await runBatch({ ...baseOpts(), classifier, input: `s3://${BUCKET}/same/`, batchWaitMs: 200 });
+      await labelObject({ s3: client, classifier }, { bucket: BUCKET, key: `${dir}/b.jpg` }, { resultsPrefix: PREFIX });
+      for (let i = 0; i < 6; i++) await client.send(new PutObjectCommand({ Bucket: BUCKET, Key: `${dir}/c${i}.jpg`, Body: await makeJpeg(100 + i) }));
+      const lines: string[] = [];
+      const summary = await withS3Env(() => runBatch({ ...baseOpts(), classifier, ioThreads, input: `s3://${BUCKET}/${dir}/`, batchWaitMs: 200, log: (l: string) => lines.push(l) }));
       expect(summary.done).toBe(7);
-      const viaTagger = await readDoc(resultKey(PREFIX, BUCKET, 'same/b.jpg', 'r18-same'));
-      const viaBatch = await readDoc(resultKey(PREFIX, BUCKET, 'same/a.jpg', 'r18-same'));
+      expect(lines.some((l) => l.includes(ioThreads > 0 ? `S3 requests on ${ioThreads} I/O threads` : 'S3 requests on the main thread'))).toBe(true);
+      const viaTagger = await readDoc(resultKey(PREFIX, BUCKET, `${dir}/b.jpg`, 'r18-same'));
+      const viaBatch = await readDoc(resultKey(PREFIX, BUCKET, `${dir}/a.jpg`, 'r18-same'));
       expect(viaTagger.producer).toBe('s3-tagger');
       expect(viaBatch.producer).toBe('batch');
       // Same bytes apart from what differs between the two source objects (key, upload time)
       // and the volatile fields that stableBody leaves out.
       const asB = stableBody(viaBatch)
-        .replace('same/a.jpg', 'same/b.jpg')
+        .replace(`${dir}/a.jpg`, `${dir}/b.jpg`)
         .replace(`"lastModified": ${JSON.stringify(viaBatch.lastModified)}`, `"lastModified": ${JSON.stringify(viaTagger.lastModified)}`);
       expect(asB).toBe(stableBody(viaTagger));
-      const tagsA = await client.send(new GetObjectTaggingCommand({ Bucket: BUCKET, Key: 'same/a.jpg' }));
-      const tagsB = await client.send(new GetObjectTaggingCommand({ Bucket: BUCKET, Key: 'same/b.jpg' }));
+      const tagsA = await client.send(new GetObjectTaggingCommand({ Bucket: BUCKET, Key: `${dir}/a.jpg` }));
+      const tagsB = await client.send(new GetObjectTaggingCommand({ Bucket: BUCKET, Key: `${dir}/b.jpg` }));
       expect(tagsA.TagSet).toEqual(tagsB.TagSet);
     } finally {
       await classifier.dispose();
@@ -228,6 +253,8 @@ describe('batch worker against local S3', () => {
     }
     child.kill('SIGKILL');
     await exited;
+    // The CLI builds its own S3 client, so its per-object requests ran in I/O threads.
+    expect(stderr).toMatch(/S3 requests on \d+ I\/O threads/);
     const beforeRerun = new Map<string, string>();
     for (const k of await listKeys(`${PREFIX}${model}/`)) beforeRerun.set(k, (await readDoc(k)).labelledAt!);
     expect(beforeRerun.size).toBeGreaterThanOrEqual(15);
@@ -349,21 +376,30 @@ describe('batch worker against local S3', () => {
     expect([...all].sort()).toEqual([...mine].sort());
   });
 
-  test('S3 server restarted mid-run: calls are retried and nothing is lost', async () => {
+  test.each([
+    ['on the main thread', 0],
+    ['in S3 I/O threads', 2],
+  ])('S3 server restarted mid-run: calls are retried and nothing is lost, S3 requests %s', async (_how, ioThreads) => {
     // Input: an S3 Batch Operations style CSV manifest (bucket,url-encoded key) stored in S3 itself.
     const mine = keys.filter((k) => k.startsWith('in/4')).slice(0, 50);
     await client.send(new PutObjectCommand({ Bucket: BUCKET, Key: 'lists/restart.csv', Body: mine.map((k) => `${BUCKET},${encodeURIComponent(k)}`).join('\n') }));
-    const model = 'r18-restart';
+    const model = `r18-restart-${ioThreads}`;
     let restarted = false;
-    const run = runBatch({ ...baseOpts(), modelId: model, input: `s3://${BUCKET}/lists/restart.csv`, downloads: 4, retry: { attempts: 10, baseMs: 100, maxMs: 1000 } });
-    await waitFor(async () => (await listKeys(`${PREFIX}${model}/`)).length >= 10, 60_000);
-    await s3.pause();
-    await sleep(1500);
-    await s3.resume();
-    restarted = true;
-    const sum = await run;
+    const lines: string[] = [];
+    const sum = await withS3Env(async () => {
+      const run = runBatch({ ...baseOpts(), ioThreads, modelId: model, input: `s3://${BUCKET}/lists/restart.csv`, downloads: 4, retry: { attempts: 10, baseMs: 100, maxMs: 1000 }, log: (l: string) => lines.push(l) });
+      await waitFor(async () => (await listKeys(`${PREFIX}${model}/`)).length >= 10, 60_000);
+      await s3.pause();
+      await sleep(1500);
+      await s3.resume();
+      restarted = true;
+      return run;
+    });
     expect(restarted).toBe(true);
     expect(sum.failed).toBe(0);
+    // The outage was seen (retries logged) by the side that made the requests, and retried.
+    expect(lines.some((l) => l.startsWith('retry '))).toBe(true);
+    expect(lines.some((l) => l.includes(ioThreads > 0 ? `S3 requests on ${ioThreads} I/O threads` : 'S3 requests on the main thread'))).toBe(true);
     // A result PUT that reached the server before the connections dropped is found by the retry
     // ("duplicate") and not written twice; at most one per writer lane (8) can be in that state.
     expect(sum.done + sum.skipped).toBe(mine.length);
