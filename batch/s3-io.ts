@@ -150,47 +150,59 @@ export class S3IoThreads implements ObjectIo {
 
   /**
    * Starts `n` threads and waits until each has its client.
-   * @throws an Error when a thread cannot start (the caller may fall back to {@link inlineObjectIo})
+   * @param script - the threads' entry (tests start a broken one)
+   * @throws an Error when a thread cannot start, with none left running (the caller may fall back to {@link inlineObjectIo})
    */
-  static async start(n = defaultIoThreads()): Promise<S3IoThreads> {
-    const entry = workerEntry(new URL('./s3-io-worker.js', import.meta.url));
-    const slots = await Promise.all(
-      Array.from({ length: Math.max(1, n) }, async () => {
-        // The environment as this module sees it (Node's default reads the process's own, which a
-        // sandbox such as jest's does not change): the threads build their clients from it.
-        const worker = new Worker(entry.script, { eval: entry.eval, env: { ...process.env } });
-        await new Promise<void>((resolve, reject) => {
-          const onMessage = (m: unknown): void => {
-            if ((m as { ready?: boolean }).ready) done();
-          };
-          const onError = (err: Error): void => done(err);
-          const onExit = (code: number): void => done(new Error(`an S3 I/O thread exited while starting (code ${code})`));
-          const done = (err?: Error): void => {
-            worker.off('message', onMessage).off('error', onError).off('exit', onExit);
-            if (err) reject(err);
-            else resolve();
-          };
-          worker.on('message', onMessage).on('error', onError).on('exit', onExit);
-        });
-        const slot: Slot = { worker, pending: new Map() };
-        worker.on('message', (m: IoResponse) => {
-          const p = slot.pending.get(m.id);
-          if (!p) return;
-          slot.pending.delete(m.id);
-          if (m.ok) p.resolve(m.value);
-          else p.reject(ioErrorFromWire(m.error));
-        });
-        const die = (err: Error): void => {
-          slot.dead ??= err;
-          for (const p of slot.pending.values()) p.reject(err);
-          slot.pending.clear();
-        };
-        worker.on('error', die);
-        worker.on('exit', (code) => die(new Error(`an S3 I/O thread exited (code ${code})`)));
-        return slot;
-      }),
-    );
-    return new S3IoThreads(slots);
+  static async start(n = defaultIoThreads(), script = new URL('./s3-io-worker.js', import.meta.url)): Promise<S3IoThreads> {
+    const entry = workerEntry(script);
+    // The environment as this module sees it (Node's default reads the process's own, which a
+    // sandbox such as jest's does not change): the threads build their clients from it.
+    const workers = Array.from({ length: Math.max(1, n) }, () => new Worker(entry.script, { eval: entry.eval, env: { ...process.env } }));
+    const started = await Promise.allSettled(workers.map((w) => S3IoThreads.ready(w)));
+    const failed = started.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    if (failed) {
+      // None is left running: the caller falls back to the main thread.
+      await Promise.all(workers.map((w) => w.terminate()));
+      throw failed.reason;
+    }
+    return new S3IoThreads(workers.map((worker) => S3IoThreads.slot(worker)));
+  }
+
+  /** Resolves when the thread has its client; rejects when it fails or exits first. */
+  private static ready(worker: Worker): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      const onMessage = (m: unknown): void => {
+        if ((m as { ready?: boolean }).ready) done();
+      };
+      const onError = (err: Error): void => done(err);
+      const onExit = (code: number): void => done(new Error(`an S3 I/O thread exited while starting (code ${code})`));
+      const done = (err?: Error): void => {
+        worker.off('message', onMessage).off('error', onError).off('exit', onExit);
+        if (err) reject(err);
+        else resolve();
+      };
+      worker.on('message', onMessage).on('error', onError).on('exit', onExit);
+    });
+  }
+
+  /** Wires a started thread's answers to its pending requests; its death fails them. */
+  private static slot(worker: Worker): Slot {
+    const slot: Slot = { worker, pending: new Map() };
+    worker.on('message', (m: IoResponse) => {
+      const p = slot.pending.get(m.id);
+      if (!p) return;
+      slot.pending.delete(m.id);
+      if (m.ok) p.resolve(m.value);
+      else p.reject(ioErrorFromWire(m.error));
+    });
+    const die = (err: Error): void => {
+      slot.dead ??= err;
+      for (const p of slot.pending.values()) p.reject(err);
+      slot.pending.clear();
+    };
+    worker.on('error', die);
+    worker.on('exit', (code) => die(new Error(`an S3 I/O thread exited (code ${code})`)));
+    return slot;
   }
 
   private call<T>(req: IoCall): Promise<T> {

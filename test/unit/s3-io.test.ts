@@ -83,6 +83,10 @@ describe('S3IoThreads', () => {
     }
   });
 
+  test('a thread that cannot start: start rejects (the worker then uses the main thread)', async () => {
+    await expect(S3IoThreads.start(2, new URL('./no-such-io-worker.js', import.meta.url))).rejects.toThrow(/no-such-io-worker/);
+  });
+
   test('after close, requests fail with an error instead of hanging', async () => {
     const io = await S3IoThreads.start(1);
     await io.close();
