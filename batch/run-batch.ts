@@ -357,9 +357,9 @@ export async function runBatch(opts: BatchOptions): Promise<BatchSummary> {
     ...(opts.workers !== undefined ? { workers: opts.workers } : {}),
     ...(opts.maxPixels !== undefined ? { maxPixels: opts.maxPixels } : {}),
   });
-  // Started last, so that a failed set-up above leaves no threads behind.
-  const io = s3 ? await startObjectIo(s3, opts.ioThreads ?? (opts.s3 ? 0 : defaultIoThreads()), log) : undefined;
   const manifest = opts.manifestPath ? await ManifestWriter.open(opts.manifestPath) : undefined;
+  // Started last, so that a failed set-up above leaves no I/O threads behind.
+  const io = s3 ? await startObjectIo(s3, opts.ioThreads ?? (opts.s3 ? 0 : defaultIoThreads()), log) : undefined;
   log(
     `model ${model} on ${ep}; batch ${maxBatch}${classifier.maxBatch === 1 ? ' (fixed-batch model)' : ''}; ` +
       `${pool.mode === 'workers' ? `${pool.size} decode workers${pool.niced ? ' (niced)' : ''}` : 'decoding in the main thread'}; ${downloads} downloads${io ? `, S3 requests on ${io.threads > 0 ? `${io.threads} I/O threads` : 'the main thread'}` : ''}; ` +

@@ -3,9 +3,11 @@
  * and the commit (tags, then the result object) — on the main thread or spread over worker threads.
  *
  * The AWS SDK spends about 2 ms of CPU per request on this machine (middleware, endpoint
- * resolution, signing, XML) and an object takes four or five requests: on the main thread that was
- * ~10–14 ms per image, a ceiling of ~70–100 img/s for an S3 backlog whatever the GPU. In threads the
- * cost spreads over the cores and the main thread only passes messages.
+ * resolution, signing, XML) and an object takes five or six requests (the skip check's result
+ * read, unless forced; the download; in the commit a fresh result read, the tag read and write, the
+ * result write): on the main thread that was ~11–14 ms per image, a ceiling of ~70–100 img/s for
+ * an S3 backlog whatever the GPU. In threads the cost spreads over the cores and the main thread
+ * only passes messages.
  *
  * Both kinds call the same shared functions as the s3-tagger (`fetchObject`, `readResult`,
  * `commitResult`), so what is written is the same byte for byte; errors come back with what
@@ -16,10 +18,11 @@ import { Worker } from 'node:worker_threads';
 
 import type { S3Client } from '@aws-sdk/client-s3';
 
-import { ResnetError, type ErrorCode } from '../core/errors.js';
+import { ResnetError } from '../core/errors.js';
 import { TransientStorageError } from '../functions/shared/errors.js';
 import { commitResult, fetchObject, type FetchedObject, type ObjectRef } from '../functions/shared/label-object.js';
 import { readResult, type ResultDoc, type StoredResult } from '../functions/shared/results.js';
+import { fromWire, toWire, type WireError } from './wire-error.js';
 import { workerEntry } from './worker-entry.js';
 
 /** Options of one download (see `fetchObject`). */
@@ -67,7 +70,7 @@ export type IoRequest = IoCall & { id: number };
 /** An error as posted back by an I/O thread: enough to rebuild what `isTransientS3Error`, `s3StatusOf` and the manifest read. */
 export type IoWireError =
   | { kind: 'transient'; operation: string; cause: { name: string; message: string; code?: string } }
-  | { kind: 'resnet'; code: string; message: string; retryable: boolean }
+  | { kind: 'typed'; error: WireError }
   | { kind: 'other'; name: string; message: string; code?: string; status?: number; retryable: boolean };
 
 /** An I/O thread's answer. */
@@ -92,7 +95,7 @@ export function ioErrorToWire(err: unknown): IoWireError {
     const code = str(c.code);
     return { kind: 'transient', operation: err.operation, cause: { name: str(c.name) ?? 'Error', message: str(c.message) ?? String(err.cause), ...(code ? { code } : {}) } };
   }
-  if (err instanceof ResnetError) return { kind: 'resnet', code: err.code, message: err.message, retryable: err.retryable };
+  if (err instanceof ResnetError) return { kind: 'typed', error: toWire(err) };
   const e = (typeof err === 'object' && err !== null ? err : {}) as SdkErrorLike;
   const code = str(e.code);
   const status = typeof e.$metadata?.httpStatusCode === 'number' ? e.$metadata.httpStatusCode : undefined;
@@ -112,7 +115,7 @@ export function ioErrorFromWire(w: IoWireError): Error {
     const cause = Object.assign(new Error(w.cause.message), { name: w.cause.name }, w.cause.code ? { code: w.cause.code } : {});
     return new TransientStorageError(w.operation, cause);
   }
-  if (w.kind === 'resnet') return new ResnetError(w.code as ErrorCode, w.message, { retryable: w.retryable });
+  if (w.kind === 'typed') return fromWire(w.error);
   return Object.assign(
     new Error(w.message),
     { name: w.name },
