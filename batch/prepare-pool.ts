@@ -14,6 +14,7 @@ import { Worker } from 'node:worker_threads';
 import type { PreprocessConfig } from '../core/types.js';
 import type { PrepareRequest, PrepareResponse, PrepareWorkerData } from './prepare-worker.js';
 import { localEtag } from './local-etag.js';
+import { isWholeBuffer, transferableBytes } from './transfer.js';
 import { fromWire } from './wire-error.js';
 import { workerEntry } from './worker-entry.js';
 
@@ -153,9 +154,7 @@ export class PreparePool {
     for (const s of this.slots) if (s.inflight < slot.inflight) slot = s;
     const id = this.nextId++;
     slot.inflight++;
-    // A Buffer from the SDK or fs can be a view into a shared pool; only a whole buffer may be transferred.
-    const whole = bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength && bytes.buffer instanceof ArrayBuffer;
-    const payload = whole ? bytes : bytes.slice();
+    const payload = transferableBytes(bytes);
     const out = this.opts.tenCrop ? undefined : this.spare.pop();
     const req: PrepareRequest = {
       id,
@@ -181,7 +180,7 @@ export class PreparePool {
     const size = 3 * this.opts.cfg.cropSize * this.opts.cfg.cropSize;
     for (const t of tensors) {
       if (this.spare.length >= SPARE_LIMIT) return;
-      if (t.length === size && t.byteOffset === 0 && t.buffer instanceof ArrayBuffer && t.buffer.byteLength === size * 4) this.spare.push(t);
+      if (t.length === size && isWholeBuffer(t)) this.spare.push(t);
     }
   }
 

@@ -8,13 +8,12 @@ import { commitResult, fetchObject, type FetchedObject } from '../functions/shar
 import { readResult } from '../functions/shared/results.js';
 import { defaultS3Client } from './s3-client.js';
 import { ioErrorToWire, type IoRequest, type IoResponse } from './s3-io.js';
+import { transferableBytes } from './transfer.js';
 
 /** Bytes the thread can hand over without copying: a view of a whole buffer of its own. */
 function transferable(f: FetchedObject): { value: FetchedObject; transfer: ArrayBuffer[] } {
   if (f.kind !== 'ok') return { value: f, transfer: [] };
-  const b = f.bytes;
-  // The SDK may return a view into a larger (pooled) buffer: posting that would copy the whole buffer.
-  const own = b.byteOffset === 0 && b.byteLength === b.buffer.byteLength && b.buffer instanceof ArrayBuffer ? b : b.slice();
+  const own = transferableBytes(f.bytes);
   return { value: { ...f, bytes: own }, transfer: [own.buffer as ArrayBuffer] };
 }
 
