@@ -8,6 +8,7 @@
  * the CPU both ways; the figure that matters for a GPU machine is the main thread's.
  *
  * Usage: node dist/scripts/bench-s3-io.js [--n 256] [--repeat 2] [--io-threads n]
+ *   --n: at least this many images (the shared 0.3 MP folder of bench:batch, made up to n; all of it is used)
  */
 import { fork } from 'node:child_process';
 import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
@@ -15,10 +16,11 @@ import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 
-import { CreateBucketCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { CreateBucketCommand, PutObjectCommand } from '@aws-sdk/client-s3';
 
 import { InferenceThread } from '../batch/infer-thread.js';
 import { runBatch } from '../batch/run-batch.js';
+import { defaultS3Client } from '../batch/s3-client.js';
 import { defaultIoThreads } from '../batch/s3-io.js';
 import { Classifier } from '../core/classifier.js';
 import type { SessionOptions } from '../core/session.js';
@@ -54,14 +56,15 @@ process.send(addr.port);`,
 }
 
 const dir = await imageSet('0.3mp', 640, 480, n);
-const files = (await readdir(dir)).filter((f) => f.endsWith('.jpg')).sort().slice(0, n);
+// Every image of the folder (bench:batch may have made more than `n`): the local run reads them all.
+const files = (await readdir(dir)).filter((f) => f.endsWith('.jpg')).sort();
 const { model, labels } = await modelFiles();
 const scratch = await mkdtemp(path.join(os.tmpdir(), 'bench-s3-io-'));
 const server = await startServer(scratch);
 try {
   // The worker's own clients (main thread and I/O threads) are built from these, as with --endpoint.
   Object.assign(process.env, { AWS_ENDPOINT_URL_S3: server.endpoint, AWS_ACCESS_KEY_ID: 'S3RVER', AWS_SECRET_ACCESS_KEY: 'S3RVER', AWS_REGION: 'us-east-1' });
-  const s3 = new S3Client({ endpoint: server.endpoint, forcePathStyle: true, region: 'us-east-1', requestChecksumCalculation: 'WHEN_REQUIRED', responseChecksumValidation: 'WHEN_REQUIRED' });
+  const s3 = defaultS3Client();
   await s3.send(new CreateBucketCommand({ Bucket: 'bench' }));
   for (let i = 0; i < files.length; i += 16) {
     await Promise.all(files.slice(i, i + 16).map(async (f) => s3.send(new PutObjectCommand({ Bucket: 'bench', Key: `in/${f}`, Body: await readFile(path.join(dir, f)), ContentType: 'image/jpeg' }))));
