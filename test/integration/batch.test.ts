@@ -21,6 +21,7 @@ import type { ManifestLine } from '../../batch/manifest.js';
 import { Classifier } from '../../core/classifier.js';
 import { labelObject } from '../../functions/shared/label-object.js';
 import { parseResult, resultKey, stableBody, type ResultDoc } from '../../functions/shared/results.js';
+import { withEnv } from '../helpers/env.js';
 import { testModelPath } from '../helpers/models.js';
 import { REPO_ROOT, SYNSET_PATH } from '../helpers/paths.js';
 import { startLocalS3, type LocalS3 } from '../helpers/s3.js';
@@ -102,18 +103,8 @@ const baseOpts = () => ({
  * Runs `fn` with the environment the batch worker's own S3 clients are built from (the CLI's
  * --endpoint sets the same), so that its S3 I/O threads reach the local server.
  */
-async function withS3Env<T>(fn: () => Promise<T>): Promise<T> {
-  const vars = { AWS_ENDPOINT_URL_S3: s3.endpoint, AWS_ACCESS_KEY_ID: 'S3RVER', AWS_SECRET_ACCESS_KEY: 'S3RVER', AWS_REGION: 'us-east-1' };
-  const saved = Object.fromEntries(Object.keys(vars).map((k) => [k, process.env[k]]));
-  Object.assign(process.env, vars);
-  try {
-    return await fn();
-  } finally {
-    for (const [k, v] of Object.entries(saved)) {
-      if (v === undefined) delete process.env[k];
-      else process.env[k] = v;
-    }
-  }
+function withS3Env<T>(fn: () => Promise<T>): Promise<T> {
+  return withEnv({ AWS_ENDPOINT_URL_S3: s3.endpoint, AWS_ACCESS_KEY_ID: 'S3RVER', AWS_SECRET_ACCESS_KEY: 'S3RVER', AWS_REGION: 'us-east-1' }, fn);
 }
 
 /** Starts the worker as a separate process (tsx from sources), as AWS Batch would. */

@@ -7,6 +7,7 @@ import { describe, expect, test } from '@jest/globals';
 import { defaultIoThreads, ioErrorFromWire, ioErrorToWire, S3IoThreads } from '../../batch/s3-io.js';
 import { ResnetError } from '../../core/errors.js';
 import { isTransientS3Error, s3ErrorName, s3StatusOf, TransientStorageError } from '../../functions/shared/errors.js';
+import { withEnv } from '../helpers/env.js';
 
 /** What the SDK throws: an Error with a name, an HTTP status and maybe `$retryable`. */
 function sdkError(name: string, status: number | undefined, extra: Record<string, unknown> = {}): Error {
@@ -62,10 +63,8 @@ describe('S3IoThreads', () => {
   });
 
   test("a request the thread's client cannot deliver fails on the caller's side as transient (server down)", async () => {
-    const saved = { e: process.env.AWS_ENDPOINT_URL_S3, a: process.env.AWS_ACCESS_KEY_ID, s: process.env.AWS_SECRET_ACCESS_KEY };
     // Port 1 on loopback: nothing listens, the connection is refused at once.
-    Object.assign(process.env, { AWS_ENDPOINT_URL_S3: 'http://127.0.0.1:1', AWS_ACCESS_KEY_ID: 'x', AWS_SECRET_ACCESS_KEY: 'y' });
-    const io = await S3IoThreads.start(2);
+    const io = await withEnv({ AWS_ENDPOINT_URL_S3: 'http://127.0.0.1:1', AWS_ACCESS_KEY_ID: 'x', AWS_SECRET_ACCESS_KEY: 'y' }, () => S3IoThreads.start(2));
     try {
       expect(io.threads).toBe(2);
       const errs = await Promise.all([io.readResult('bucket', 'a.json').catch((e: unknown) => e), io.fetchObject({ bucket: 'bucket', key: 'b.jpg' }, {}).catch((e: unknown) => e)]);
@@ -76,10 +75,6 @@ describe('S3IoThreads', () => {
       }
     } finally {
       await io.close();
-      for (const [k, v] of [['AWS_ENDPOINT_URL_S3', saved.e], ['AWS_ACCESS_KEY_ID', saved.a], ['AWS_SECRET_ACCESS_KEY', saved.s]] as const) {
-        if (v === undefined) delete process.env[k];
-        else process.env[k] = v;
-      }
     }
   });
 
