@@ -3,7 +3,7 @@
  * given size, and a ResNet-50 v1 with dynamic batch (ImageNet's labels from ../shared when present).
  */
 import { existsSync } from 'node:fs';
-import { mkdir, readdir, writeFile } from 'node:fs/promises';
+import { link, mkdir, readdir, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -31,13 +31,26 @@ export async function makeJpeg(width: number, height: number, seed: number): Pro
   return sharp(px, { raw: { width, height, channels: 3 } }).jpeg({ quality: 90 }).toBuffer();
 }
 
-/** A folder of `n` generated JPEGs (`0000.jpg`…), made on first use. */
+/**
+ * A folder of exactly `n` generated JPEGs (`0000.jpg`…), made on first use. The images live in
+ * `name/`, which keeps every image any run has made; when it holds more than `n`, the folder
+ * returned is `name-n<n>/`, hard links to the first `n`, so a run reads the count it asked for.
+ */
 export async function imageSet(name: string, width: number, height: number, n: number): Promise<string> {
   const dir = path.join(CACHE, name);
   await mkdir(dir, { recursive: true });
-  const have = (await readdir(dir)).filter((f) => f.endsWith('.jpg')).length;
-  for (let i = have; i < n; i++) await writeFile(path.join(dir, `${String(i).padStart(4, '0')}.jpg`), await makeJpeg(width, height, i + 1));
-  return dir;
+  const files = (await readdir(dir)).filter((f) => f.endsWith('.jpg')).sort();
+  for (let i = files.length; i < n; i++) {
+    const file = `${String(i).padStart(4, '0')}.jpg`;
+    await writeFile(path.join(dir, file), await makeJpeg(width, height, i + 1));
+    files.push(file);
+  }
+  if (files.length === n) return dir;
+  const subset = path.join(CACHE, `${name}-n${n}`);
+  await rm(subset, { recursive: true, force: true });
+  await mkdir(subset);
+  for (const f of files.slice(0, n)) await link(path.join(dir, f), path.join(subset, f));
+  return subset;
 }
 
 /** The generated ResNet-50 and a labels file. */

@@ -8,7 +8,7 @@
  * the CPU both ways; the figure that matters for a GPU machine is the main thread's.
  *
  * Usage: node dist/scripts/bench-s3-io.js [--n 256] [--repeat 2] [--io-threads n]
- *   --n: at least this many images (the shared 0.3 MP folder of bench:batch, made up to n; all of it is used)
+ *   --n: how many images (the first n of bench:batch's generated 0.3 MP set, made if missing)
  */
 import { fork } from 'node:child_process';
 import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
@@ -56,7 +56,6 @@ process.send(addr.port);`,
 }
 
 const dir = await imageSet('0.3mp', 640, 480, n);
-// Every image of the folder (bench:batch may have made more than `n`): the local run reads them all.
 const files = (await readdir(dir)).filter((f) => f.endsWith('.jpg')).sort();
 const { model, labels } = await modelFiles();
 const scratch = await mkdtemp(path.join(os.tmpdir(), 'bench-s3-io-'));
