@@ -8,7 +8,7 @@ import { mkdir, readFile, rename, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 
 import { parseResult, serializeResult, type ResultDoc, type SourceRef } from '../functions/shared/results.js';
-import { localEtag } from './local-etag.js';
+import { localLastModified, type LocalFileFacts } from './local-file.js';
 
 /** Bucket name recorded for local files. */
 export const LOCAL_BUCKET = 'local';
@@ -22,30 +22,39 @@ export async function readLocalResult(outDir: string, key: string): Promise<Resu
   }
 }
 
+/** Folders this process has made under an output folder: one `mkdir` per folder, not per result. */
+const madeDirs = new Set<string>();
+
 /** Writes a result document atomically. */
 export async function writeLocalResult(outDir: string, key: string, doc: ResultDoc): Promise<string> {
   const file = path.join(outDir, key);
-  await mkdir(path.dirname(file), { recursive: true });
+  const dir = path.dirname(file);
   const tmp = `${file}.${process.pid}.${Math.random().toString(36).slice(2)}.tmp`;
-  await writeFile(tmp, serializeResult(doc));
+  const body = serializeResult(doc);
+  if (!madeDirs.has(dir)) {
+    await mkdir(dir, { recursive: true });
+    madeDirs.add(dir);
+  }
+  try {
+    await writeFile(tmp, body);
+  } catch (err) {
+    // The folder was removed since this process made it: make it again, once.
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+    await mkdir(dir, { recursive: true });
+    await writeFile(tmp, body);
+  }
   await rename(tmp, file);
   return file;
 }
 
-/**
- * Reads a local file and describes it like an S3 object. With `etag: false` the ETag is left
- * empty for the caller to fill in (the batch worker hashes on its decode threads, not the event loop).
- */
-export async function readLocalObject(localPath: string, key: string, opts: { etag?: boolean } = {}): Promise<{ src: SourceRef; bytes: Uint8Array }> {
-  const [bytes, st] = await Promise.all([readFile(localPath), stat(localPath)]);
-  const lastModified = new Date(Math.floor(st.mtimeMs / 1000) * 1000).toISOString();
-  const etag = opts.etag === false ? '' : localEtag(bytes);
-  return { src: { bucket: LOCAL_BUCKET, key, versionId: null, etag, lastModified, size: st.size }, bytes };
+/** A local file described like an S3 object, from what its reader found (`readLocalFile`). */
+export function localSource(key: string, facts: LocalFileFacts): SourceRef {
+  return { bucket: LOCAL_BUCKET, key, versionId: null, etag: facts.md5, lastModified: localLastModified(facts.mtimeMs), size: facts.size };
 }
 
 /** Whether a stored result already describes this file (same size and modification second), without reading it. */
 export async function localResultIsCurrent(doc: ResultDoc, localPath: string, model: string): Promise<boolean> {
   if (doc.model !== model) return false;
   const st = await stat(localPath);
-  return doc.size === st.size && doc.lastModified === new Date(Math.floor(st.mtimeMs / 1000) * 1000).toISOString();
+  return doc.size === st.size && doc.lastModified === localLastModified(st.mtimeMs);
 }

@@ -13,7 +13,7 @@ import { Worker } from 'node:worker_threads';
 
 import type { PreprocessConfig } from '../core/types.js';
 import type { PrepareRequest, PrepareResponse, PrepareWorkerData } from './prepare-worker.js';
-import { localEtag } from './local-etag.js';
+import { readLocalFile, type LocalFileFacts } from './local-file.js';
 import { isWholeBuffer, transferableBytes } from './transfer.js';
 import { fromWire } from './wire-error.js';
 import { workerEntry } from './worker-entry.js';
@@ -23,8 +23,25 @@ export interface Prepared {
   tensors: Float32Array[];
   decodeMs: number;
   preprocessMs: number;
-  /** MD5 of the input bytes (hex), when asked for. */
-  md5?: string;
+}
+
+/**
+ * A local file's job ({@link PreparePool.prepareFile}): what was read, and its tensors or why the
+ * image did not decode (the error a result records).
+ */
+export type PreparedFile = { file: LocalFileFacts } & ({ ok: true; prepared: Prepared } | { ok: false; error: Error });
+
+/** A local file that could not be read (gone since it was listed, no permission, a folder...). */
+export class UnreadableFileError extends Error {
+  constructor(
+    readonly path: string,
+    /** Node's error code (ENOENT, EACCES, ...), when there is one. */
+    readonly errno: string | undefined,
+    message: string,
+  ) {
+    super(message);
+    this.name = 'UnreadableFileError';
+  }
 }
 
 /** What the in-thread fallback calls (the core's `Classifier.prepare`). */
@@ -55,6 +72,11 @@ export interface PreparePoolOptions {
   log?: (msg: string) => void;
 }
 
+/** The tensors and timings of a successful answer. */
+function preparedOf(m: Extract<PrepareResponse, { ok: true }>): Prepared {
+  return { tensors: m.tensors, decodeMs: m.decodeMs, preprocessMs: m.preprocessMs };
+}
+
 /** Spent tensors kept for reuse: more than the jobs in flight plus a batch is never needed. */
 const SPARE_LIMIT = 256;
 
@@ -63,7 +85,8 @@ interface Slot {
   inflight: number;
 }
 
-type Pending = { resolve: (p: Prepared) => void; reject: (e: unknown) => void };
+/** A job waiting for its worker's answer. */
+type Pending = { answer: (m: PrepareResponse) => void; reject: (e: unknown) => void };
 
 /** A pool of decode/preprocess workers with per-job promises. */
 export class PreparePool {
@@ -141,34 +164,73 @@ export class PreparePool {
   }
 
   /**
-   * Decodes and preprocesses one image on the least busy worker (`md5`: and hashes its bytes there).
+   * Decodes and preprocesses one image on the least busy worker.
    * @throws the decoder's typed errors (EmptyInputError, CorruptImageError, ...) as `ResnetError` with the same code
    */
-  prepare(bytes: Uint8Array, opts: { md5?: boolean } = {}): Promise<Prepared> {
+  prepare(bytes: Uint8Array): Promise<Prepared> {
     if (this.closed) return Promise.reject(new Error('prepare pool is closed'));
-    if (this.slots.length === 0) {
-      const md5 = opts.md5 ? localEtag(bytes) : undefined;
-      return this.opts.inThread(bytes, { tenCrop: this.opts.tenCrop ?? false }).then((p) => (md5 !== undefined ? { ...p, md5 } : p));
+    if (this.slots.length === 0) return this.opts.inThread(bytes, { tenCrop: this.opts.tenCrop ?? false });
+    const payload = transferableBytes(bytes);
+    return new Promise<Prepared>((resolve, reject) => {
+      const answer = (m: PrepareResponse): void => {
+        if (m.ok) resolve(preparedOf(m));
+        else reject('error' in m ? fromWire(m.error) : new Error(m.unreadable.message));
+      };
+      this.post({ bytes: payload }, [payload.buffer as ArrayBuffer], { answer, reject });
+    });
+  }
+
+  /**
+   * Reads a local file on a worker, hashes it (its ETag) and decodes and preprocesses it there:
+   * the file's bytes never reach the calling thread.
+   * @throws UnreadableFileError when the file cannot be read; an image that does not decode resolves with `ok: false`
+   */
+  prepareFile(file: string): Promise<PreparedFile> {
+    if (this.closed) return Promise.reject(new Error('prepare pool is closed'));
+    if (this.slots.length === 0) return this.prepareFileInThread(file);
+    return new Promise<PreparedFile>((resolve, reject) => {
+      const answer = (m: PrepareResponse): void => {
+        if (m.ok) resolve({ file: m.file!, ok: true, prepared: preparedOf(m) });
+        else if ('unreadable' in m) reject(new UnreadableFileError(file, m.unreadable.code, m.unreadable.message));
+        else if (m.file) resolve({ file: m.file, ok: false, error: fromWire(m.error) });
+        else reject(fromWire(m.error));
+      };
+      this.post({ file }, [], { answer, reject });
+    });
+  }
+
+  private async prepareFileInThread(file: string): Promise<PreparedFile> {
+    let read: Awaited<ReturnType<typeof readLocalFile>>;
+    try {
+      read = await readLocalFile(file);
+    } catch (err) {
+      const e = err as NodeJS.ErrnoException;
+      throw new UnreadableFileError(file, typeof e.code === 'string' ? e.code : undefined, e.message);
     }
+    try {
+      return { file: read.facts, ok: true, prepared: await this.opts.inThread(read.bytes, { tenCrop: this.opts.tenCrop ?? false }) };
+    } catch (err) {
+      return { file: read.facts, ok: false, error: err instanceof Error ? err : new Error(String(err)) };
+    }
+  }
+
+  /** Sends a job to the least busy worker, with a spent tensor to write into when there is one. */
+  private post(input: Pick<PrepareRequest, 'bytes' | 'file'>, transfer: ArrayBuffer[], pending: Pending): void {
     let slot = this.slots[0]!;
     for (const s of this.slots) if (s.inflight < slot.inflight) slot = s;
     const id = this.nextId++;
     slot.inflight++;
-    const payload = transferableBytes(bytes);
     const out = this.opts.tenCrop ? undefined : this.spare.pop();
     const req: PrepareRequest = {
       id,
-      bytes: payload,
-      ...(opts.md5 ? { md5: true } : {}),
+      ...input,
       ...(out ? { out } : {}),
       cfg: this.opts.cfg,
       tenCrop: this.opts.tenCrop ?? false,
       ...(this.opts.maxPixels !== undefined ? { maxPixels: this.opts.maxPixels } : {}),
     };
-    return new Promise<Prepared>((resolve, reject) => {
-      this.pending.set(id, { resolve, reject });
-      slot.worker.postMessage(req, out ? [payload.buffer as ArrayBuffer, out.buffer as ArrayBuffer] : [payload.buffer as ArrayBuffer]);
-    });
+    this.pending.set(id, pending);
+    slot.worker.postMessage(req, out ? [...transfer, out.buffer as ArrayBuffer] : transfer);
   }
 
   /**
@@ -189,8 +251,7 @@ export class PreparePool {
     const p = this.pending.get(m.id);
     if (!p) return;
     this.pending.delete(m.id);
-    if (m.ok) p.resolve({ tensors: m.tensors, decodeMs: m.decodeMs, preprocessMs: m.preprocessMs, ...(m.md5 !== undefined ? { md5: m.md5 } : {}) });
-    else p.reject(fromWire(m.error));
+    p.answer(m);
   }
 
   private failAll(err: unknown): void {

@@ -11,7 +11,7 @@ import { parentPort, workerData } from 'node:worker_threads';
 import { decodeImage } from '../core/decode.js';
 import { preprocess, tenCrop } from '../core/preprocess.js';
 import type { PreprocessConfig } from '../core/types.js';
-import { localEtag } from './local-etag.js';
+import { readLocalFile, type LocalFileFacts } from './local-file.js';
 import { toWire, type WireError } from './wire-error.js';
 
 /** What a worker is started with. */
@@ -39,9 +39,13 @@ export function niceThisThread(nice: number): boolean {
 /** A job sent to a worker. */
 export interface PrepareRequest {
   id: number;
-  bytes: Uint8Array;
-  /** Also return the MD5 of the bytes (a local file's ETag), hashed here rather than on the event loop. */
-  md5?: boolean;
+  /** The image: its bytes, or `file`. */
+  bytes?: Uint8Array;
+  /**
+   * A local file to read here (the event loop never touches its bytes); the answer describes it
+   * (size, modification time, MD5), also when it does not decode.
+   */
+  file?: string;
   /** A spent tensor's buffer to write this one into (transferred; the pool recycles them). */
   out?: Float32Array;
   cfg: PreprocessConfig;
@@ -49,10 +53,23 @@ export interface PrepareRequest {
   tenCrop: boolean;
 }
 
-/** A worker's answer. */
+/** A worker's answer. `file`: what was read (a `file` job whose file could be read). */
 export type PrepareResponse =
-  | { id: number; ok: true; tensors: Float32Array[]; decodeMs: number; preprocessMs: number; md5?: string }
-  | { id: number; ok: false; error: WireError };
+  | { id: number; ok: true; tensors: Float32Array[]; decodeMs: number; preprocessMs: number; file?: LocalFileFacts }
+  | { id: number; ok: false; error: WireError; file?: LocalFileFacts }
+  /** A `file` job whose file could not be read (`code`: Node's, e.g. ENOENT). */
+  | { id: number; ok: false; unreadable: { code?: string; message: string } };
+
+/** Reads a `file` job's file: its bytes and facts, or the answer saying it cannot be read. */
+async function readJobFile(req: PrepareRequest & { file: string }): Promise<{ bytes: Uint8Array; file: LocalFileFacts } | PrepareResponse> {
+  try {
+    const { bytes, facts } = await readLocalFile(req.file);
+    return { bytes, file: facts };
+  } catch (err) {
+    const e = err as NodeJS.ErrnoException;
+    return { id: req.id, ok: false, unreadable: { ...(typeof e.code === 'string' ? { code: e.code } : {}), message: e.message } };
+  }
+}
 
 const port = parentPort;
 if (port) {
@@ -60,20 +77,26 @@ if (port) {
   const niced = nice > 0 && niceThisThread(nice);
   port.on('message', (req: PrepareRequest) => {
     void (async () => {
+      let file: LocalFileFacts | undefined;
       try {
-        const md5 = req.md5 ? localEtag(req.bytes) : undefined;
+        let bytes = req.bytes ?? new Uint8Array(0);
+        if (req.file !== undefined) {
+          const read = await readJobFile({ ...req, file: req.file });
+          if ('id' in read) return port.postMessage(read);
+          ({ bytes, file } = read);
+        }
         const t0 = performance.now();
-        const img = await decodeImage(req.bytes, {
+        const img = await decodeImage(bytes, {
           minShortSide: req.cfg.resizeShortSide,
           ...(req.maxPixels !== undefined ? { maxPixels: req.maxPixels } : {}),
         });
         const t1 = performance.now();
         const tensors = req.tenCrop ? tenCrop(img, req.cfg) : [preprocess(img, req.cfg, req.out)];
         const t2 = performance.now();
-        const res: PrepareResponse = { id: req.id, ok: true, tensors, decodeMs: t1 - t0, preprocessMs: t2 - t1, ...(md5 !== undefined ? { md5 } : {}) };
+        const res: PrepareResponse = { id: req.id, ok: true, tensors, decodeMs: t1 - t0, preprocessMs: t2 - t1, ...(file ? { file } : {}) };
         port.postMessage(res, tensors.map((t) => t.buffer as ArrayBuffer));
       } catch (err) {
-        const res: PrepareResponse = { id: req.id, ok: false, error: toWire(err) };
+        const res: PrepareResponse = { id: req.id, ok: false, error: toWire(err), ...(file ? { file } : {}) };
         port.postMessage(res);
       }
     })();

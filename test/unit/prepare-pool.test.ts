@@ -1,12 +1,19 @@
 /**
  * The decode pool. Niceness: on Linux each worker thread lowers its own priority (setpriority on
  * its thread id), leaving the process and onnxruntime's threads at normal priority. Tensor reuse:
- * spent tensors given back are written into by later jobs.
+ * spent tensors given back are written into by later jobs. Local files: read, described and
+ * hashed on the worker, with the same tensors as from their bytes.
  */
+import { createHash } from 'node:crypto';
 import { readdirSync, readFileSync } from 'node:fs';
+import { mkdtemp, rm, stat, writeFile } from 'node:fs/promises';
 import os from 'node:os';
+import path from 'node:path';
 
-import { PreparePool } from '../../batch/prepare-pool.js';
+import { PreparePool, UnreadableFileError, type InThreadPrepare } from '../../batch/prepare-pool.js';
+import { decodeImage } from '../../core/decode.js';
+import { ResnetError } from '../../core/errors.js';
+import { preprocess } from '../../core/preprocess.js';
 import { IMAGENET_PREPROCESS } from '../../core/types.js';
 import { gradientJpeg } from '../integration/functions-harness.js';
 
@@ -67,5 +74,58 @@ describe('PreparePool tensor reuse', () => {
     } finally {
       await pool.close();
     }
+  });
+});
+
+/** What `Classifier.prepare` does, for the pool's in-thread mode. */
+const prepareHere: InThreadPrepare = async (bytes) => {
+  const img = await decodeImage(bytes, { minShortSide: IMAGENET_PREPROCESS.resizeShortSide });
+  return { tensors: [preprocess(img, IMAGENET_PREPROCESS)], decodeMs: 0, preprocessMs: 0 };
+};
+
+describe.each([
+  ['a worker', 1],
+  ['the calling thread (no workers)', 0],
+])('PreparePool.prepareFile on %s', (_, workers) => {
+  let dir: string;
+  let pool: PreparePool;
+  beforeAll(async () => {
+    dir = await mkdtemp(path.join(os.tmpdir(), 'prepare-file-'));
+    pool = await PreparePool.start({ workers, cfg: IMAGENET_PREPROCESS, inThread: prepareHere });
+  });
+  afterAll(async () => {
+    await pool.close();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it('reads, describes and hashes the file, with the tensors its bytes give', async () => {
+    const bytes = await gradientJpeg(320, 240, 5);
+    const file = path.join(dir, 'ok.jpg');
+    await writeFile(file, bytes);
+    const job = await pool.prepareFile(file);
+    const st = await stat(file);
+    expect(job.file).toMatchObject({ size: bytes.length, mtimeMs: st.mtimeMs, md5: createHash('md5').update(bytes).digest('hex') });
+    expect(job.file.readMs).toBeGreaterThanOrEqual(0);
+    if (!job.ok) throw job.error;
+    expect(job.prepared.tensors[0]).toEqual((await pool.prepare(new Uint8Array(bytes))).tensors[0]);
+  });
+
+  it('describes a file that does not decode, and says why', async () => {
+    const bytes = (await gradientJpeg(320, 240, 6)).subarray(0, 400);
+    const file = path.join(dir, 'cut.jpg');
+    await writeFile(file, bytes);
+    const job = await pool.prepareFile(file);
+    expect(job.ok).toBe(false);
+    expect(job.file).toMatchObject({ size: 400, md5: createHash('md5').update(bytes).digest('hex') });
+    if (job.ok) return;
+    expect(job.error).toBeInstanceOf(ResnetError);
+    expect((job.error as ResnetError).code).toBe('CORRUPT_IMAGE');
+  });
+
+  it('rejects a file it cannot read with its errno', async () => {
+    const missing = pool.prepareFile(path.join(dir, 'gone.jpg'));
+    await expect(missing).rejects.toBeInstanceOf(UnreadableFileError);
+    await expect(missing).rejects.toMatchObject({ errno: 'ENOENT', path: path.join(dir, 'gone.jpg') });
+    await expect(pool.prepareFile(dir)).rejects.toMatchObject({ errno: 'EISDIR' });
   });
 });
