@@ -200,9 +200,9 @@ export class PreparePool {
   }
 
   private async prepareFileInThread(file: string): Promise<PreparedFile> {
-    let read: Awaited<ReturnType<typeof readLocalFile>>;
+    let read: ReturnType<typeof readLocalFile>;
     try {
-      read = await readLocalFile(file);
+      read = readLocalFile(file);
     } catch (err) {
       const e = err as NodeJS.ErrnoException;
       throw new UnreadableFileError(file, typeof e.code === 'string' ? e.code : undefined, e.message);

@@ -61,9 +61,9 @@ export type PrepareResponse =
   | { id: number; ok: false; unreadable: { code?: string; message: string } };
 
 /** Reads a `file` job's file: its bytes and facts, or the answer saying it cannot be read. */
-async function readJobFile(req: PrepareRequest & { file: string }): Promise<{ bytes: Uint8Array; file: LocalFileFacts } | PrepareResponse> {
+function readJobFile(req: PrepareRequest & { file: string }): { bytes: Uint8Array; file: LocalFileFacts } | PrepareResponse {
   try {
-    const { bytes, facts } = await readLocalFile(req.file);
+    const { bytes, facts } = readLocalFile(req.file);
     return { bytes, file: facts };
   } catch (err) {
     const e = err as NodeJS.ErrnoException;
@@ -81,7 +81,7 @@ if (port) {
       try {
         let bytes = req.bytes ?? new Uint8Array(0);
         if (req.file !== undefined) {
-          const read = await readJobFile({ ...req, file: req.file });
+          const read = readJobFile({ ...req, file: req.file });
           if ('id' in read) return port.postMessage(read);
           ({ bytes, file } = read);
         }

@@ -365,7 +365,8 @@ export async function runBatch(opts: BatchOptions): Promise<BatchSummary> {
   );
 
   const clocks = {
-    download: new StageClock(downloads),
+    // A local folder's files are read by the decode workers.
+    download: new StageClock(local ? Math.max(1, pool.size) : downloads),
     decode: new StageClock(Math.max(1, pool.size)),
     preprocess: new StageClock(Math.max(1, pool.size)),
     inference: new StageClock(inferConcurrency),
