@@ -11,6 +11,8 @@
  * Corrupt or truncated data throws {@link JpegDataError}.
  */
 
+import { walkScan8, type WalkBlock } from './jpeg-walk/index.js';
+
 /** Bad JPEG data (as opposed to an unsupported feature, which returns null). */
 export class JpegDataError extends Error {}
 
@@ -778,6 +780,7 @@ class Decoder {
   constructor(
     private readonly d: Uint8Array,
     private readonly scale: 1 | 2 | 4 | 8,
+    private readonly wasm = true,
   ) {
     this.k = 8 / scale;
   }
@@ -1138,11 +1141,39 @@ class Decoder {
   }
 
   /**
+   * A sequential scan at 1/8 scale through the WebAssembly walk (`jpeg-walk/`): only each block's
+   * DC value is kept, so the blocks' values come back in scan order and go to their planes here.
+   * @returns false when the walk left the scan to JavaScript (nothing was written)
+   */
+  private scanBaselineWasm8(scomps: Component[]): boolean {
+    const single = scomps.length === 1;
+    const plan: WalkBlock[] = [];
+    scomps.forEach((c, comp) => {
+      const ac = c.acTable as HuffTable;
+      if (!ac.multi) multiSkipTable(ac);
+      const dc = c.dcTable as HuffTable;
+      const q0 = (this.qt[c.tq] as Int32Array)[0];
+      const mcuRows = single ? 1 : c.v;
+      const mcuCols = single ? 1 : c.h;
+      for (let row = 0; row < mcuRows; row++) {
+        for (let col = 0; col < mcuCols; col++) plan.push({ dc, ac, comp, q0, col, row, mcuCols, mcuRows });
+      }
+    });
+    const rows = single ? scomps[0].bpcReal : this.mcusY;
+    const cols = single ? scomps[0].bplReal : this.mcusX;
+    const end = walkScan8(this.d.subarray(this.pos), plan, scomps, cols, rows * cols, this.restartInterval);
+    if (end === null) return false;
+    this.pos += end;
+    return true;
+  }
+
+  /**
    * A whole sequential (baseline/extended) scan. The stuffing is removed first ({@link unstuff}),
    * so the bit reader is a bit position into a plain byte array and every peek is one 32-bit load:
    * the state lives in locals for the whole scan instead of in fields per symbol.
    */
   private scanBaseline(scomps: Component[]): void {
+    if (this.k === 1 && this.wasm && this.scanBaselineWasm8(scomps)) return;
     const sd = new ScanWindow(this.d, this.pos);
     let dv = sd.view;
     const k = this.k;
@@ -1875,6 +1906,16 @@ class Decoder {
  *   decoder does not implement (the caller should fall back to a general decoder)
  * @throws JpegDataError when the data is corrupt or truncated
  */
-export function decodeJpeg(bytes: Uint8Array, scale: 1 | 2 | 4 | 8 = 1): JpegPixels | null {
-  return new Decoder(bytes, scale).decode();
+export function decodeJpeg(bytes: Uint8Array, scale: 1 | 2 | 4 | 8 = 1, opts: DecodeJpegOptions = {}): JpegPixels | null {
+  return new Decoder(bytes, scale, opts.wasm ?? true).decode();
+}
+
+/** Options of {@link decodeJpeg}. */
+export interface DecodeJpegOptions {
+  /**
+   * Walk baseline scans at 1/8 scale in WebAssembly (`jpeg-walk/`), falling back to JavaScript
+   * wherever it would decide differently. Same output either way; false is for comparisons.
+   * @default true
+   */
+  wasm?: boolean;
 }

@@ -3,15 +3,7 @@ import path from 'node:path';
 import sharp from 'sharp';
 import { decodeJpeg, idct4x4, idct8x8, JpegDataError } from '../../core/jpeg-decoder.js';
 import { REPO_ROOT, SHARED_IMAGES } from '../helpers/paths.js';
-
-/** Seeded LCG so a failure names a reproducible block. */
-function rng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
-    return s / 2 ** 32;
-  };
-}
+import { rng } from '../helpers/rng.js';
 
 /**
  * Float64 matrix IDCT of the top-left k×k coefficients with the 8-point normalisation (what

@@ -1,0 +1,48 @@
+/**
+ * `npm run bench:jpeg-walk` — the JPEG decoder at 1/8 scale with its WebAssembly scan walk and with
+ * the JavaScript reader alone, interleaved, over bench:batch's generated 12 MP JPEGs (made if
+ * missing). Prints the p50 of each per round; the VM's speed drifts, so compare within a round.
+ *
+ * Usage: node dist/scripts/bench-jpeg-walk.js [--files 6] [--rounds 3] [--reps 12]
+ */
+import { readdir, readFile } from 'node:fs/promises';
+import path from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { parseArgs } from 'node:util';
+
+import { decodeJpeg } from '../core/jpeg-decoder.js';
+import { walkStats } from '../core/jpeg-walk/index.js';
+import { imageSet } from './bench-data.js';
+
+const { values: args } = parseArgs({
+  options: {
+    files: { type: 'string', default: '6' },
+    rounds: { type: 'string', default: '3' },
+    reps: { type: 'string', default: '12' },
+  },
+});
+const n = Number(args.files);
+const dir = await imageSet('12mp', 4000, 3000, n);
+const names = (await readdir(dir)).filter((f) => f.endsWith('.jpg')).sort().slice(0, n);
+const files = await Promise.all(names.map((f) => readFile(path.join(dir, f))));
+const p50 = (a: number[]): number => [...a].sort((x, y) => x - y)[a.length >> 1]!;
+
+console.log(`bench:jpeg-walk — ${files.length} generated 12 MP JPEGs (4000×3000, q90, 4:2:0) decoded at 1/8, node ${process.version}`);
+for (const wasm of [true, false]) for (const f of files) decodeJpeg(f, 8, { wasm }); // warm-up: both paths compiled
+for (let round = 1; round <= Number(args.rounds); round++) {
+  const t = { wasm: [] as number[], js: [] as number[] };
+  for (let r = 0; r < Number(args.reps); r++) {
+    for (const wasm of [true, false]) {
+      for (let i = 0; i < 3; i++) {
+        const f = files[(r * 3 + i) % files.length]!;
+        const s = performance.now();
+        decodeJpeg(f, 8, { wasm });
+        t[wasm ? 'wasm' : 'js'].push(performance.now() - s);
+      }
+    }
+  }
+  const w = p50(t.wasm);
+  const j = p50(t.js);
+  console.log(`round ${round}: p50 ${w.toFixed(2)} ms with the WebAssembly walk, ${j.toFixed(2)} ms JavaScript alone → ${(w / j).toFixed(2)}× (${t.wasm.length} decodes each)`);
+}
+console.log(`scans walked in WebAssembly ${walkStats.walked}, left to JavaScript ${walkStats.declined}`);
