@@ -51,7 +51,7 @@ const SLOT = 0x10000;
 const SLOTS = 4;
 const MAX_PLAN = 10;
 /** Scans larger than this are read in JavaScript (its 64 kB window), not copied into the module's memory. */
-const MAX_SCAN_BYTES = 64 * 1024 * 1024;
+const MAX_SCAN_BYTES = 32 * 1024 * 1024;
 
 /** The part of the WebAssembly API used here (the project's TypeScript libraries do not declare it). */
 interface WasmApi {

@@ -159,7 +159,8 @@ export const JPEG_WALK_WAT = `(module
         ;; AC: skipped, several symbols per step where they fit the multi-symbol table
         (local.set $z (i32.const 1))
         (block $eob (loop $acl
-          ${refill}
+          ;; at least 32 bits at each step: enough for any one symbol with its extra bits
+          (if (i64.lt_u (local.get $bits) (i64.const 32)) (then ${refill}))
           (local.set $g (i32.load16_u (i32.add (local.get $ac) (i32.shl ${peek(14)} (i32.const 1)))))
           (local.set $need (i32.and (i32.shr_u (local.get $g) (i32.const 4)) (i32.const 127)))
           (if (i32.and (i32.ne (local.get $g) (i32.const 0)) (i32.le_u (i32.add (local.get $z) (local.get $need)) (i32.const 64)))
