@@ -1142,8 +1142,9 @@ class Decoder {
 
   /**
    * A sequential scan at 1/8 scale through the WebAssembly walk (`jpeg-walk/`): only each block's
-   * DC value is kept, so the blocks' values come back in scan order and go to their planes here.
-   * @returns false when the walk left the scan to JavaScript (nothing was written)
+   * DC value is kept, and the walk writes it into the component's plane, as the JavaScript reader
+   * below does (same tables, same arithmetic).
+   * @returns false when the walk left the scan to JavaScript (no plane was written)
    */
   private scanBaselineWasm8(scomps: Component[]): boolean {
     const single = scomps.length === 1;
