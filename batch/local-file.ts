@@ -9,7 +9,7 @@ import { closeSync, fstatSync, openSync, readFileSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
 
 /** A local file's ETag: the MD5 of its bytes (hex), as S3 reports for a one-part upload. */
-export function localEtag(bytes: Uint8Array): string {
+function localEtag(bytes: Uint8Array): string {
   return createHash('md5').update(bytes).digest('hex');
 }
 
@@ -42,6 +42,18 @@ export function readLocalFile(file: string): { bytes: Buffer; facts: LocalFileFa
   } finally {
     closeSync(fd);
   }
+}
+
+/** Why a local file could not be read: Node's error code (ENOENT, EACCES, EISDIR...) when it has one. */
+export interface Unreadable {
+  code?: string;
+  message: string;
+}
+
+/** The {@link Unreadable} for an error {@link readLocalFile} threw (it crosses threads as is). */
+export function unreadable(err: unknown): Unreadable {
+  const e = err as NodeJS.ErrnoException;
+  return { ...(typeof e.code === 'string' ? { code: e.code } : {}), message: e instanceof Error ? e.message : String(err) };
 }
 
 /** A modification time as results record it: ISO 8601, whole seconds (what S3's LastModified has). */

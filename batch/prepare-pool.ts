@@ -13,7 +13,7 @@ import { Worker } from 'node:worker_threads';
 
 import type { PreprocessConfig } from '../core/types.js';
 import type { PrepareRequest, PrepareResponse, PrepareWorkerData } from './prepare-worker.js';
-import { readLocalFile, type LocalFileFacts } from './local-file.js';
+import { readLocalFile, unreadable, type LocalFileFacts, type Unreadable } from './local-file.js';
 import { isWholeBuffer, transferableBytes } from './transfer.js';
 import { fromWire } from './wire-error.js';
 import { workerEntry } from './worker-entry.js';
@@ -33,14 +33,16 @@ export type PreparedFile = { file: LocalFileFacts } & ({ ok: true; prepared: Pre
 
 /** A local file that could not be read (gone since it was listed, no permission, a folder...). */
 export class UnreadableFileError extends Error {
+  /** Node's error code (ENOENT, EACCES, ...), when there is one. */
+  readonly errno: string | undefined;
+
   constructor(
     readonly path: string,
-    /** Node's error code (ENOENT, EACCES, ...), when there is one. */
-    readonly errno: string | undefined,
-    message: string,
+    why: Unreadable,
   ) {
-    super(message);
+    super(why.message);
     this.name = 'UnreadableFileError';
+    this.errno = why.code;
   }
 }
 
@@ -191,7 +193,7 @@ export class PreparePool {
     return new Promise<PreparedFile>((resolve, reject) => {
       const answer = (m: PrepareResponse): void => {
         if (m.ok) resolve({ file: m.file!, ok: true, prepared: preparedOf(m) });
-        else if ('unreadable' in m) reject(new UnreadableFileError(file, m.unreadable.code, m.unreadable.message));
+        else if ('unreadable' in m) reject(new UnreadableFileError(file, m.unreadable));
         else if (m.file) resolve({ file: m.file, ok: false, error: fromWire(m.error) });
         else reject(fromWire(m.error));
       };
@@ -204,8 +206,7 @@ export class PreparePool {
     try {
       read = readLocalFile(file);
     } catch (err) {
-      const e = err as NodeJS.ErrnoException;
-      throw new UnreadableFileError(file, typeof e.code === 'string' ? e.code : undefined, e.message);
+      throw new UnreadableFileError(file, unreadable(err));
     }
     try {
       return { file: read.facts, ok: true, prepared: await this.opts.inThread(read.bytes, { tenCrop: this.opts.tenCrop ?? false }) };

@@ -11,7 +11,7 @@ import { parentPort, workerData } from 'node:worker_threads';
 import { decodeImage } from '../core/decode.js';
 import { preprocess, tenCrop } from '../core/preprocess.js';
 import type { PreprocessConfig } from '../core/types.js';
-import { readLocalFile, type LocalFileFacts } from './local-file.js';
+import { readLocalFile, unreadable, type LocalFileFacts, type Unreadable } from './local-file.js';
 import { toWire, type WireError } from './wire-error.js';
 
 /** What a worker is started with. */
@@ -57,19 +57,8 @@ export interface PrepareRequest {
 export type PrepareResponse =
   | { id: number; ok: true; tensors: Float32Array[]; decodeMs: number; preprocessMs: number; file?: LocalFileFacts }
   | { id: number; ok: false; error: WireError; file?: LocalFileFacts }
-  /** A `file` job whose file could not be read (`code`: Node's, e.g. ENOENT). */
-  | { id: number; ok: false; unreadable: { code?: string; message: string } };
-
-/** Reads a `file` job's file: its bytes and facts, or the answer saying it cannot be read. */
-function readJobFile(req: PrepareRequest & { file: string }): { bytes: Uint8Array; file: LocalFileFacts } | PrepareResponse {
-  try {
-    const { bytes, facts } = readLocalFile(req.file);
-    return { bytes, file: facts };
-  } catch (err) {
-    const e = err as NodeJS.ErrnoException;
-    return { id: req.id, ok: false, unreadable: { ...(typeof e.code === 'string' ? { code: e.code } : {}), message: e.message } };
-  }
-}
+  /** A `file` job whose file could not be read. */
+  | { id: number; ok: false; unreadable: Unreadable };
 
 const port = parentPort;
 if (port) {
@@ -81,9 +70,11 @@ if (port) {
       try {
         let bytes = req.bytes ?? new Uint8Array(0);
         if (req.file !== undefined) {
-          const read = readJobFile({ ...req, file: req.file });
-          if ('id' in read) return port.postMessage(read);
-          ({ bytes, file } = read);
+          try {
+            ({ bytes, facts: file } = readLocalFile(req.file));
+          } catch (err) {
+            return port.postMessage({ id: req.id, ok: false, unreadable: unreadable(err) } satisfies PrepareResponse);
+          }
         }
         const t0 = performance.now();
         const img = await decodeImage(bytes, {
