@@ -20,7 +20,7 @@
  * cores / (decode CPU + inference CPU) per image, and e2e / min(ceilings) cannot exceed
  * max(D, I) / (D + I) with D, I the per-image CPU costs.
  */
-import { readdir, readFile, rm } from 'node:fs/promises';
+import { readFile, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -31,7 +31,7 @@ import { PreparePool } from '../batch/prepare-pool.js';
 import { runBatch, type BatchSummary } from '../batch/run-batch.js';
 import { Classifier } from '../core/classifier.js';
 import type { SessionOptions } from '../core/session.js';
-import { CACHE, imageSet, modelFiles } from './bench-data.js';
+import { CACHE, imageSet, jpegFiles, modelFiles } from './bench-data.js';
 
 const FLOOR = 0.8;
 
@@ -81,7 +81,7 @@ interface Row {
 }
 
 async function measure(classifier: Classifier, set: string, dir: string, mp: number, batch: number): Promise<Row> {
-  const files = (await readdir(dir)).filter((f) => f.endsWith('.jpg')).sort();
+  const files = await jpegFiles(dir);
   const bytes = await Promise.all(files.map((f) => readFile(path.join(dir, f))));
 
   // Decode ceiling: the worker pool alone, every core busy, two jobs queued per worker.

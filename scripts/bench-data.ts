@@ -39,7 +39,7 @@ export async function makeJpeg(width: number, height: number, seed: number): Pro
 export async function imageSet(name: string, width: number, height: number, n: number): Promise<string> {
   const dir = path.join(CACHE, name);
   await mkdir(dir, { recursive: true });
-  const files = (await readdir(dir)).filter((f) => f.endsWith('.jpg')).sort();
+  const files = await jpegFiles(dir);
   for (let i = files.length; i < n; i++) {
     const file = `${String(i).padStart(4, '0')}.jpg`;
     await writeFile(path.join(dir, file), await makeJpeg(width, height, i + 1));
@@ -51,6 +51,11 @@ export async function imageSet(name: string, width: number, height: number, n: n
   await mkdir(subset);
   for (const f of files.slice(0, n)) await link(path.join(dir, f), path.join(subset, f));
   return subset;
+}
+
+/** The JPEGs of a folder, by name (sorted). */
+export async function jpegFiles(dir: string): Promise<string[]> {
+  return (await readdir(dir)).filter((f) => f.endsWith('.jpg')).sort();
 }
 
 /** The generated ResNet-50 and a labels file. */

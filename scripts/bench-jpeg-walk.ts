@@ -1,18 +1,19 @@
 /**
  * `npm run bench:jpeg-walk` — the JPEG decoder at 1/8 scale with its WebAssembly scan walk and with
  * the JavaScript reader alone, interleaved, over bench:batch's generated 12 MP JPEGs (made if
- * missing). Prints the p50 of each per round; the VM's speed drifts, so compare within a round.
+ * missing). Prints the median of each per round; the VM's speed drifts, so compare within a round.
  *
  * Usage: node dist/scripts/bench-jpeg-walk.js [--files 6] [--rounds 3] [--reps 12]
  */
-import { readdir, readFile } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
 
 import { decodeJpeg } from '../core/jpeg-decoder.js';
 import { walkStats } from '../core/jpeg-walk/index.js';
-import { imageSet } from './bench-data.js';
+import { imageSet, jpegFiles } from './bench-data.js';
+import { median } from './median.js';
 
 const { values: args } = parseArgs({
   options: {
@@ -23,9 +24,7 @@ const { values: args } = parseArgs({
 });
 const n = Number(args.files);
 const dir = await imageSet('12mp', 4000, 3000, n);
-const names = (await readdir(dir)).filter((f) => f.endsWith('.jpg')).sort().slice(0, n);
-const files = await Promise.all(names.map((f) => readFile(path.join(dir, f))));
-const p50 = (a: number[]): number => [...a].sort((x, y) => x - y)[a.length >> 1]!;
+const files = await Promise.all((await jpegFiles(dir)).map((f) => readFile(path.join(dir, f))));
 
 console.log(`bench:jpeg-walk — ${files.length} generated 12 MP JPEGs (4000×3000, q90, 4:2:0) decoded at 1/8, node ${process.version}`);
 for (const wasm of [true, false]) for (const f of files) decodeJpeg(f, 8, { wasm }); // warm-up: both paths compiled
@@ -41,8 +40,8 @@ for (let round = 1; round <= Number(args.rounds); round++) {
       }
     }
   }
-  const w = p50(t.wasm);
-  const j = p50(t.js);
-  console.log(`round ${round}: p50 ${w.toFixed(2)} ms with the WebAssembly walk, ${j.toFixed(2)} ms JavaScript alone → ${(w / j).toFixed(2)}× (${t.wasm.length} decodes each)`);
+  const w = median(t.wasm);
+  const j = median(t.js);
+  console.log(`round ${round}: median ${w.toFixed(2)} ms with the WebAssembly walk, ${j.toFixed(2)} ms JavaScript alone → ${(w / j).toFixed(2)}× (${t.wasm.length} decodes each)`);
 }
 console.log(`scans walked in WebAssembly ${walkStats.walked}, left to JavaScript ${walkStats.declined}`);

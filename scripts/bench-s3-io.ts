@@ -11,7 +11,7 @@
  *   --n: how many images (the first n of bench:batch's generated 0.3 MP set, made if missing)
  */
 import { fork } from 'node:child_process';
-import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
@@ -24,7 +24,7 @@ import { defaultS3Client } from '../batch/s3-client.js';
 import { defaultIoThreads } from '../batch/s3-io.js';
 import { Classifier } from '../core/classifier.js';
 import type { SessionOptions } from '../core/session.js';
-import { CACHE, imageSet, modelFiles } from './bench-data.js';
+import { CACHE, imageSet, jpegFiles, modelFiles } from './bench-data.js';
 
 const { values: args } = parseArgs({
   options: {
@@ -56,7 +56,7 @@ process.send(addr.port);`,
 }
 
 const dir = await imageSet('0.3mp', 640, 480, n);
-const files = (await readdir(dir)).filter((f) => f.endsWith('.jpg')).sort();
+const files = await jpegFiles(dir);
 const { model, labels } = await modelFiles();
 const scratch = await mkdtemp(path.join(os.tmpdir(), 'bench-s3-io-'));
 const server = await startServer(scratch);

@@ -25,6 +25,7 @@ import { softmax } from '../core/postprocess.js';
 import { preprocess } from '../core/preprocess.js';
 import { ModelSession, ortSessionOptions } from '../core/session.js';
 import { IMAGENET_PREPROCESS } from '../core/types.js';
+import { median } from './median.js';
 
 const TARGET_PREPROCESS_MS = 150;
 const TARGET_OVERHEAD = 0.1;
@@ -43,12 +44,6 @@ function arg(name: string, fallback: string): string {
   const i = process.argv.indexOf(`--${name}`);
   return i >= 0 && i + 1 < process.argv.length ? process.argv[i + 1] : fallback;
 }
-
-const median = (xs: number[]): number => {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = s.length >> 1;
-  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
-};
 
 async function timeIt<T>(fn: () => Promise<T> | T): Promise<[T, number]> {
   const t0 = performance.now();
