@@ -6,6 +6,8 @@
  * decoder then reads the scan in JavaScript, which throws its typed errors or reads on as it does.
  */
 import { DATA, HEADER, PLAN, PREDS } from './wat.js';
+
+export { MULTI_BITS } from './wat.js';
 import { JPEG_WALK_WASM } from './wasm.js';
 
 /** A Huffman table as the walk reads it (the decoder's; an AC table needs its multi-symbol skip table built). */

@@ -12,7 +12,7 @@
  * would throw on traps here (`unreachable`), and the caller decodes the scan in JavaScript instead.
  *
  * Memory (byte offsets):
- * - table slot i at i × 0x10000 (four slots): multi u16[16384] at +0, lookup u16[512] at +0x8000,
+ * - table slot i at i × 0x10000 (four slots): multi u16[2^MULTI_BITS] at +0, lookup u16[512] at +0x8000,
  *   skip u16[512] at +0x8400, maxcode i32[18] at +0x8800, valptr i32[17] at +0x8900,
  *   mincode i32[17] at +0x8A00, values u8[256] at +0x8B00;
  * - the MCU's blocks at PLAN (32 bytes each, up to 10): DC slot offset, AC slot offset, address of
@@ -23,6 +23,14 @@
  * - from DATA: the scan's bytes, its unstuffed data stored backwards, the components' planes, the
  *   restart offsets (laid out by `jpeg-walk/index.ts`).
  */
+/**
+ * Window of the multi-symbol AC skip table (`multiSkipTable` in jpeg-decoder.ts builds it, the walk
+ * peeks this many bits). 13 bits: 16 KB a table, so a scan's two AC tables fit a 32 KB L1 cache,
+ * which two 32 KB tables at 14 bits do not, while each step still takes most symbols whole. Interleaved
+ * 1/8 decodes of the bench's 12 MP JPEGs (tables then built per file) took 0.95–0.96× the time at 13
+ * bits as at 14, and 0.95× as at 12.
+ */
+export const MULTI_BITS = 13;
 export const PLAN = 0x40000;
 export const PREDS = 0x40100;
 export const HEADER = 0x40200;
@@ -161,7 +169,7 @@ export const JPEG_WALK_WAT = `(module
         (block $eob (loop $acl
           ;; at least 32 bits at each step: enough for any one symbol with its extra bits
           (if (i64.lt_u (local.get $bits) (i64.const 32)) (then ${refill}))
-          (local.set $g (i32.load16_u (i32.add (local.get $ac) (i32.shl ${peek(14)} (i32.const 1)))))
+          (local.set $g (i32.load16_u (i32.add (local.get $ac) (i32.shl ${peek(MULTI_BITS)} (i32.const 1)))))
           (local.set $need (i32.and (i32.shr_u (local.get $g) (i32.const 4)) (i32.const 127)))
           (if (i32.and (i32.ne (local.get $g) (i32.const 0)) (i32.le_u (i32.add (local.get $z) (local.get $need)) (i32.const 64)))
             (then

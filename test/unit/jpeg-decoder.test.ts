@@ -147,6 +147,49 @@ describe('decodeJpeg against libjpeg-turbo (sharp)', () => {
   });
 });
 
+describe('Huffman tables built once and shared between decodes', () => {
+  test('a table built from one buffer does not depend on it: the buffer changed, a copy of the file decodes the same', async () => {
+    // Optimised coding: tables made for this (random) image, so the first decode below builds them.
+    const noise = { type: 'gaussian', mean: 128, sigma: 40 } as const;
+    const jpg = await sharp({ create: { width: 512, height: 384, channels: 3, background: { r: 0, g: 0, b: 0 }, noise } })
+      .jpeg({ quality: 90, optimiseCoding: true })
+      .toBuffer();
+    for (const scale of [1, 8] as const) {
+      const first = new Uint8Array(jpg);
+      const a = decodeJpeg(first, scale);
+      first.fill(0); // a table that still read the file's bytes would now see zeros
+      const b = decodeJpeg(new Uint8Array(jpg), scale);
+      if (!a || !b) throw new Error('decoder declined a baseline file');
+      expect(Buffer.from(b.data).equals(Buffer.from(a.data))).toBe(true);
+    }
+  });
+
+  test('tables are told apart by their values, not only their code lengths', async () => {
+    const jpg = new Uint8Array(
+      await sharp({ create: { width: 256, height: 192, channels: 3, background: { r: 0, g: 0, b: 0 }, noise: { type: 'gaussian', mean: 128, sigma: 40 } } })
+        .jpeg({ quality: 90, optimiseCoding: false })
+        .toBuffer(),
+    );
+    // The same file with two symbols of the first AC table swapped (same counts, other values).
+    const swapped = jpg.slice();
+    let p = 2;
+    while (!(swapped[p] === 0xff && swapped[p + 1] === 0xc4 && swapped[p + 4] >> 4 === 1)) p += 2 + ((swapped[p + 2] << 8) | swapped[p + 3]);
+    const values = p + 5 + 16;
+    [swapped[values], swapped[values + 1]] = [swapped[values + 1]!, swapped[values]!];
+    for (const scale of [1, 8] as const) {
+      const a = decodeJpeg(jpg, scale);
+      if (!a) throw new Error('decoder declined a baseline file');
+      let b: Uint8Array | null = null;
+      try {
+        b = decodeJpeg(swapped, scale)?.data ?? null;
+      } catch (err) {
+        expect(err).toBeInstanceOf(JpegDataError); // also not the first file's table
+      }
+      if (b) expect(Buffer.from(b).equals(Buffer.from(a.data))).toBe(false);
+    }
+  });
+});
+
 describe('restart markers (fixtures: lossless jpegtran rewrites, see test/fixtures/jpeg-restart/README.md)', () => {
   const dir = path.join(REPO_ROOT, 'test/fixtures/jpeg-restart');
   const read = (f: string): Uint8Array => new Uint8Array(readFileSync(path.join(dir, f)));
