@@ -5,10 +5,11 @@
  * null costs only the time spent: nothing is written outside this module's memory, and the
  * decoder then reads the scan in JavaScript, which throws its typed errors or reads on as it does.
  */
+import { ensureMemory, instantiate, type WasmMemory } from '../wasm-module.js';
 import { DATA, HEADER, PLAN, PREDS } from './wat.js';
+import { JPEG_WALK_WASM } from './wasm.js';
 
 export { MULTI_BITS } from './wat.js';
-import { JPEG_WALK_WASM } from './wasm.js';
 
 /** A Huffman table as the walk reads it (the decoder's; an AC table needs its multi-symbol skip table built). */
 export interface WalkTable {
@@ -44,7 +45,7 @@ export interface WalkPlane {
 }
 
 interface Exports {
-  memory: { buffer: ArrayBuffer; grow(pages: number): number };
+  memory: WasmMemory;
   unstuff(src: number, n: number, top: number, rst: number, maxRst: number): void;
   walk(top: number, start: number, mcu0: number, mcus: number, nplan: number, cols: number): number;
 }
@@ -55,12 +56,6 @@ const MAX_PLAN = 10;
 /** Scans larger than this are read in JavaScript (its 64 kB window), not copied into the module's memory. */
 const MAX_SCAN_BYTES = 32 * 1024 * 1024;
 
-/** The part of the WebAssembly API used here (the project's TypeScript libraries do not declare it). */
-interface WasmApi {
-  Module: new (bytes: Uint8Array) => object;
-  Instance: new (module: object, imports: object) => { exports: unknown };
-}
-
 let instance: Exports | null | undefined;
 
 /** Scans this thread walked here, and scans it left to JavaScript (tests and benchmarks read these). */
@@ -68,14 +63,7 @@ export const walkStats = { walked: 0, declined: 0 };
 
 /** The module, instantiated on first use in this thread; null where WebAssembly cannot run it. */
 function module(): Exports | null {
-  if (instance === undefined) {
-    try {
-      const api = (globalThis as unknown as { WebAssembly: WasmApi }).WebAssembly;
-      instance = new api.Instance(new api.Module(Buffer.from(JPEG_WALK_WASM, 'base64')), {}).exports as Exports;
-    } catch {
-      instance = null;
-    }
-  }
+  if (instance === undefined) instance = instantiate<Exports>(JPEG_WALK_WASM);
   return instance;
 }
 
@@ -120,8 +108,7 @@ function walk(scan: Uint8Array, plan: readonly WalkBlock[], planes: readonly Wal
   const maxRst = (restartInterval > 0 ? Math.ceil(mcus / restartInterval) : 0) + 64;
   const rst = at;
   const need = rst + maxRst * 4;
-  const have = m.memory.buffer.byteLength;
-  if (need > have) m.memory.grow(Math.ceil((need - have) / 65536));
+  ensureMemory(m.memory, need);
   const mem = m.memory.buffer;
   const u8 = new Uint8Array(mem);
   const u16 = new Uint16Array(mem);

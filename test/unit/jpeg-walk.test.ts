@@ -10,8 +10,6 @@ import sharp from 'sharp';
 
 import { decodeJpeg } from '../../core/jpeg-decoder.js';
 import { walkStats } from '../../core/jpeg-walk/index.js';
-import { JPEG_WALK_WASM } from '../../core/jpeg-walk/wasm.js';
-import { compileJpegWalk } from '../../scripts/build-jpeg-walk.js';
 import { REPO_ROOT, SHARED_IMAGES } from '../helpers/paths.js';
 import { rng } from '../helpers/rng.js';
 
@@ -43,10 +41,6 @@ async function photo(width: number, height: number, opts: { chroma?: '4:2:0' | '
 }
 
 describe('JPEG 1/8-scale walk in WebAssembly', () => {
-  it('is compiled from its text as committed (run `npm run build:wasm` after changing wat.ts)', async () => {
-    expect(await compileJpegWalk()).toBe(JPEG_WALK_WASM);
-  });
-
   it('gives the JavaScript reader’s pixels for 4:2:0, 4:4:4 and greyscale, odd sizes included', async () => {
     const cases = [
       await photo(2048, 1536),
