@@ -51,7 +51,7 @@ const { values: args } = parseArgs({
     spin: { type: 'boolean', default: false },
     /** A/B switch: run onnxruntime on the main thread (the batch worker runs it in its own thread). */
     'main-thread': { type: 'boolean', default: false },
-    /** Niceness of the run's decode workers (the worker's default on the CPU is 10; 0 = off). */
+    /** Niceness of the run's decode workers (the worker's default on the CPU is 19, runBatch's decodeNice; 0 = off). */
     nice: { type: 'string' },
     /** Measurements per set (ceilings and run); the median ratio is reported. */
     repeat: { type: 'string', default: '3' },

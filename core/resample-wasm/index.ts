@@ -37,11 +37,18 @@ function module(): Exports | null {
 const align = (n: number): number => (n + 15) & ~15;
 
 /**
+ * Source bytes (the rows a window reads) above which JavaScript resamples in place instead: the
+ * module's memory grows to the largest copy it has held and never shrinks, and only an image that
+ * was not decoded at reduced scale (a 30 MP PNG, say) comes near this; its decode dwarfs the resampling.
+ */
+const MAX_SRC_BYTES = 16 * 1024 * 1024;
+
+/**
  * Resamples the `w`×`h` output window whose taps are `hx` (columns) and `vy` (rows) from `src`
  * (interleaved RGB, `sw` pixels a row) into `out` as three planes, each level mapped as
  * `level × scale[c] − shift[c]`.
- * @returns false, with `out` untouched, where it cannot: no WebAssembly here, or taps that are not
- *   one count per axis
+ * @returns false, with `out` untouched, where it cannot or should not: no WebAssembly here, taps
+ *   that are not one count per axis, or more than 16 MB of source rows
  */
 export function resampleWasm(
   src: Uint8Array,
@@ -54,14 +61,14 @@ export function resampleWasm(
   shift: readonly number[],
   out: Float32Array,
 ): boolean {
-  const m = hx.fixed > 0 && vy.fixed > 0 ? module() : null;
+  const rowLo = vy.start[0]!;
+  const rows = vy.start[h - 1]! + vy.fixed - rowLo;
+  const rowBytes = sw * 3;
+  const m = hx.fixed > 0 && vy.fixed > 0 && rows * rowBytes <= MAX_SRC_BYTES ? module() : null;
   if (!m) {
     resampleStats.declined++;
     return false;
   }
-  const rowLo = vy.start[0]!;
-  const rows = vy.start[h - 1]! + vy.fixed - rowLo;
-  const rowBytes = sw * 3;
   // Layout: the source rows the window reads, the taps, the scales and shifts, the uint16 planes
   // between the passes (+ 16 bytes read past them), the float32 output (+ 16 written past it).
   const srcAt = 0;
