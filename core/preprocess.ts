@@ -7,8 +7,9 @@
  * {@link preprocess} only computes the resized pixels inside the crop, and the vertical pass writes
  * them straight into the normalised CHW tensor. Both passes run in WebAssembly (`resample-wasm/`,
  * the vertical one four outputs a step) with the same arithmetic as the JavaScript passes below,
- * which remain for engines without WebAssembly SIMD: 640×480 → tensor in a median 1.2 ms against
- * 2.5 ms in JavaScript, 500×375 (a 12 MP photo at 1/8) 1.2 against 2.8 ms, on the 2-core dev VM.
+ * which remain for engines without WebAssembly SIMD (`npm run bench:resample` on the 2-core dev VM,
+ * median per tensor: 640×480 1.2 ms against 2.6 ms in JavaScript, 500×375 — a 12 MP photo at 1/8 —
+ * 0.8 against 1.8–2.2 ms).
  */
 import { InvalidArgumentError } from './errors.js';
 import { resampleWasm } from './resample-wasm/index.js';
@@ -31,7 +32,6 @@ function logicalSize(img: RgbImage): { lw: number; lh: number } {
   const s = img as ScaledRgbImage;
   return { lw: s.logicalWidth ?? img.width, lh: s.logicalHeight ?? img.height };
 }
-
 
 /** Per-output-pixel filter taps: source start, tap count and integer weights (`ksize` slots each). */
 interface Taps {
@@ -392,8 +392,8 @@ function checkConfig(cfg: PreprocessConfig): void {
 /** How {@link preprocess} runs (the result is the same either way). */
 export interface PreprocessOptions {
   /**
-   * Resample in WebAssembly where it can (taps of one count per axis: every image at least as
-   * large as the filter); false: JavaScript only (tests and benchmarks compare the two).
+   * Resample in WebAssembly where it can (taps of one count per axis, at most 16 MB of source rows:
+   * every image decoded at reduced scale); false: JavaScript only (tests and benchmarks compare the two).
    * @default true
    */
   wasm?: boolean;
