@@ -1170,7 +1170,7 @@ class Decoder {
     const plan: WalkBlock[] = [];
     scomps.forEach((c, comp) => {
       const ac = c.acTable as HuffTable;
-      if (!ac.multi) multiSkipTable(ac);
+      multiSkipTable(ac); // built once per table
       const dc = c.dcTable as HuffTable;
       const q0 = (this.qt[c.tq] as Int32Array)[0];
       const mcuRows = single ? 1 : c.v;

@@ -17,16 +17,23 @@ export interface WasmMemory {
 }
 
 /**
- * The module's exports, or null where WebAssembly cannot run it (no WebAssembly, or an engine
- * without an instruction the module uses): the caller then does the work in JavaScript.
+ * The module's exports, made on the first call in each thread and the same object after: or null
+ * where WebAssembly cannot run it (no WebAssembly, or an engine without an instruction the module
+ * uses), and the caller then does the work in JavaScript.
  */
-export function instantiate<E>(base64: string): E | null {
-  try {
-    const api = (globalThis as unknown as { WebAssembly: WasmApi }).WebAssembly;
-    return new api.Instance(new api.Module(Buffer.from(base64, 'base64')), {}).exports as E;
-  } catch {
-    return null;
-  }
+export function lazyInstance<E>(base64: string): () => E | null {
+  let exports: E | null | undefined;
+  return () => {
+    if (exports === undefined) {
+      try {
+        const api = (globalThis as unknown as { WebAssembly: WasmApi }).WebAssembly;
+        exports = new api.Instance(new api.Module(Buffer.from(base64, 'base64')), {}).exports as E;
+      } catch {
+        exports = null;
+      }
+    }
+    return exports;
+  };
 }
 
 /** Grows `memory` (never shrinks it) so that it holds at least `bytes`. */

@@ -7,13 +7,12 @@
  */
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
-import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
 
 import { decodeJpeg } from '../core/jpeg-decoder.js';
 import { walkStats } from '../core/jpeg-walk/index.js';
 import { imageSet, jpegFiles } from './bench-data.js';
-import { median } from './median.js';
+import { abRound } from './median.js';
 
 const { values: args } = parseArgs({
   options: {
@@ -29,19 +28,7 @@ const files = await Promise.all((await jpegFiles(dir)).map((f) => readFile(path.
 console.log(`bench:jpeg-walk — ${files.length} generated 12 MP JPEGs (4000×3000, q90, 4:2:0) decoded at 1/8, node ${process.version}`);
 for (const wasm of [true, false]) for (const f of files) decodeJpeg(f, 8, { wasm }); // warm-up: both paths compiled
 for (let round = 1; round <= Number(args.rounds); round++) {
-  const t = { wasm: [] as number[], js: [] as number[] };
-  for (let r = 0; r < Number(args.reps); r++) {
-    for (const wasm of [true, false]) {
-      for (let i = 0; i < 3; i++) {
-        const f = files[(r * 3 + i) % files.length]!;
-        const s = performance.now();
-        decodeJpeg(f, 8, { wasm });
-        t[wasm ? 'wasm' : 'js'].push(performance.now() - s);
-      }
-    }
-  }
-  const w = median(t.wasm);
-  const j = median(t.js);
-  console.log(`round ${round}: median ${w.toFixed(2)} ms with the WebAssembly walk, ${j.toFixed(2)} ms JavaScript alone → ${(w / j).toFixed(2)}× (${t.wasm.length} decodes each)`);
+  const { a: w, b: j, calls } = abRound(Number(args.reps), (wasm, i) => decodeJpeg(files[i % files.length]!, 8, { wasm }), 3);
+  console.log(`round ${round}: median ${w.toFixed(2)} ms with the WebAssembly walk, ${j.toFixed(2)} ms JavaScript alone → ${(w / j).toFixed(2)}× (${calls} decodes each)`);
 }
 console.log(`scans walked in WebAssembly ${walkStats.walked}, left to JavaScript ${walkStats.declined}`);

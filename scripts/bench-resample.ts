@@ -7,12 +7,11 @@
  *
  * Usage: node dist/scripts/bench-resample.js [--rounds 3] [--reps 100]
  */
-import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
 
 import { preprocess } from '../core/preprocess.js';
 import { resampleStats } from '../core/resample-wasm/index.js';
-import { median } from './median.js';
+import { abRound } from './median.js';
 
 const { values: args } = parseArgs({
   options: {
@@ -34,17 +33,8 @@ for (const [width, height] of [
   const img = { width, height, data };
   for (let i = 0; i < 50; i++) for (const wasm of [true, false]) preprocess(img, undefined, into, { wasm }); // warm-up
   for (let round = 1; round <= Number(args.rounds); round++) {
-    const t = { wasm: [] as number[], js: [] as number[] };
-    for (let r = 0; r < Number(args.reps); r++) {
-      for (const wasm of [true, false]) {
-        const s = performance.now();
-        preprocess(img, undefined, into, { wasm });
-        t[wasm ? 'wasm' : 'js'].push(performance.now() - s);
-      }
-    }
-    const w = median(t.wasm);
-    const j = median(t.js);
-    console.log(`${width}×${height} round ${round}: median ${w.toFixed(2)} ms WebAssembly, ${j.toFixed(2)} ms JavaScript → ${(w / j).toFixed(2)}× (${t.wasm.length} each)`);
+    const { a: w, b: j, calls } = abRound(Number(args.reps), (wasm) => preprocess(img, undefined, into, { wasm }));
+    console.log(`${width}×${height} round ${round}: median ${w.toFixed(2)} ms WebAssembly, ${j.toFixed(2)} ms JavaScript → ${(w / j).toFixed(2)}× (${calls} each)`);
   }
 }
 console.log(`windows resampled in WebAssembly ${resampleStats.resampled}, left to JavaScript ${resampleStats.declined}`);

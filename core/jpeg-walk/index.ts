@@ -5,7 +5,7 @@
  * null costs only the time spent: nothing is written outside this module's memory, and the
  * decoder then reads the scan in JavaScript, which throws its typed errors or reads on as it does.
  */
-import { ensureMemory, instantiate, type WasmMemory } from '../wasm-module.js';
+import { ensureMemory, lazyInstance, type WasmMemory } from '../wasm-module.js';
 import { DATA, HEADER, PLAN, PREDS } from './wat.js';
 import { JPEG_WALK_WASM } from './wasm.js';
 
@@ -56,16 +56,11 @@ const MAX_PLAN = 10;
 /** Scans larger than this are read in JavaScript (its 64 kB window), not copied into the module's memory. */
 const MAX_SCAN_BYTES = 32 * 1024 * 1024;
 
-let instance: Exports | null | undefined;
-
 /** Scans this thread walked here, and scans it left to JavaScript (tests and benchmarks read these). */
 export const walkStats = { walked: 0, declined: 0 };
 
 /** The module, instantiated on first use in this thread; null where WebAssembly cannot run it. */
-function module(): Exports | null {
-  if (instance === undefined) instance = instantiate<Exports>(JPEG_WALK_WASM);
-  return instance;
-}
+const module = lazyInstance<Exports>(JPEG_WALK_WASM);
 
 const align = (n: number): number => (n + 63) & ~63;
 

@@ -4,7 +4,7 @@
  * time. Only for taps padded to one count per axis (what `computeTaps` gives unless an input is
  * shorter than the filter); the caller resamples in JavaScript when this returns false.
  */
-import { ensureMemory, instantiate, type WasmMemory } from '../wasm-module.js';
+import { ensureMemory, lazyInstance, type WasmMemory } from '../wasm-module.js';
 import { RESAMPLE_WASM } from './wasm.js';
 
 /** One axis's filter taps, as `computeTaps` in preprocess.ts makes them. */
@@ -24,15 +24,11 @@ interface Exports {
   vertical(mid: number, planeBytes: number, w: number, h: number, starts: number, weights: number, ksize: number, k: number, out: number, outPlaneBytes: number, params: number): void;
 }
 
-let instance: Exports | null | undefined;
-
 /** Windows this thread resampled here, and ones it left to JavaScript (tests and benchmarks read these). */
 export const resampleStats = { resampled: 0, declined: 0 };
 
-function module(): Exports | null {
-  if (instance === undefined) instance = instantiate<Exports>(RESAMPLE_WASM);
-  return instance;
-}
+/** The module, instantiated on first use in this thread; null where WebAssembly cannot run it. */
+const module = lazyInstance<Exports>(RESAMPLE_WASM);
 
 const align = (n: number): number => (n + 15) & ~15;
 
