@@ -1,6 +1,25 @@
 import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
+/**
+ * The adapters (functions/, batch/, local/, cli/) import core/ and labelling/, never one another.
+ * Two hosts reach another adapter through its public entry only: the local stack runs the Lambda
+ * handlers in-process (functions/index.ts), the CLI mounts the batch command (batch/index.ts).
+ */
+const ADAPTERS = ['functions', 'batch', 'local', 'cli'];
+const HOSTED = { local: 'functions', cli: 'batch' };
+const adapterBoundaries = ADAPTERS.map((self) => ({
+  files: [`${self}/**/*.ts`],
+  rules: {
+    'no-restricted-imports': ['error', {
+      patterns: [{
+        group: ADAPTERS.filter((a) => a !== self).flatMap((a) => [`**/${a}/**`, ...(HOSTED[self] === a ? [`!**/${a}/index.js`] : [])]),
+        message: 'An adapter imports core/ and labelling/, not another adapter (see the Architecture section of README.md).',
+      }],
+    }],
+  },
+}));
+
 export default tseslint.config(
   { ignores: ['dist/**', 'cdk.out/**', 'node_modules/**', 'coverage/**', '.cache/**', 'layers/build/**', '.local-stack/**', '.gpu/**', '.gl/**'] },
   js.configs.recommended,
@@ -11,6 +30,7 @@ export default tseslint.config(
       '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
     },
   },
+  ...adapterBoundaries,
   {
     files: ['**/*.js', '**/*.cjs'],
     languageOptions: { globals: { process: 'readonly', console: 'readonly' } },

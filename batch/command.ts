@@ -17,11 +17,11 @@ import { Command, InvalidArgumentError as CommanderArgError, Option } from 'comm
 
 import { describeError, ResnetError } from '../core/errors.js';
 import { EP_CHOICES, parseEp } from './ep.js';
-import { formatPlan, planBacklog, plannerOptionsFromEnv } from './planner.js';
+import { formatPlan, planBacklog, plannerOptionsFromEnv } from '../labelling/planner.js';
 import { formatSummary, runBatch, type BatchOptions } from './run-batch.js';
 import { defaultS3Client } from './s3-client.js';
 import { inShard, resolveShard } from './shard.js';
-import { downloadOnce, parseS3Uri as parseModelS3Uri } from '../functions/shared/model.js';
+import { downloadOnce, parseS3Uri as parseModelS3Uri } from '../labelling/download-once.js';
 import { openSource, parseInput, parseS3Uri } from './sources.js';
 
 /** Exit code of a run that some objects failed in. */

@@ -19,8 +19,8 @@ import { Classifier } from '../core/classifier.js';
 import type { SessionOptions } from '../core/session.js';
 import { FileNotFoundError, ResnetError } from '../core/errors.js';
 import type { Label } from '../core/types.js';
-import { TransientStorageError } from '../functions/shared/errors.js';
-import { DEFAULT_MAX_BYTES, DEFAULT_RESULTS_PREFIX } from '../functions/shared/label-object.js';
+import { TransientStorageError } from '../labelling/errors.js';
+import { DEFAULT_MAX_BYTES, DEFAULT_RESULTS_PREFIX } from '../labelling/label-object.js';
 import {
   buildErrorResult,
   buildResult,
@@ -29,7 +29,7 @@ import {
   type ResultDoc,
   type ResultTimings,
   type SourceRef,
-} from '../functions/shared/results.js';
+} from '../labelling/results.js';
 import { openWithProvider, type EpChoice } from './ep.js';
 import { LOCAL_BUCKET, localResultIsCurrent, localSource, readLocalResult, writeLocalResult } from './local-results.js';
 import { ManifestWriter, type ManifestLine } from './manifest.js';

@@ -4,8 +4,8 @@
  */
 import { parentPort } from 'node:worker_threads';
 
-import { commitResult, fetchObject, type FetchedObject } from '../functions/shared/label-object.js';
-import { readResult } from '../functions/shared/results.js';
+import { commitResult, fetchObject, type FetchedObject } from '../labelling/label-object.js';
+import { readResult } from '../labelling/results.js';
 import { defaultS3Client } from './s3-client.js';
 import { ioErrorToWire, type IoRequest, type IoResponse } from './s3-io.js';
 import { transferableBytes } from './transfer.js';

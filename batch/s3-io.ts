@@ -19,9 +19,9 @@ import { Worker } from 'node:worker_threads';
 import type { S3Client } from '@aws-sdk/client-s3';
 
 import { ResnetError } from '../core/errors.js';
-import { TransientStorageError } from '../functions/shared/errors.js';
-import { commitResult, fetchObject, type FetchedObject, type ObjectRef } from '../functions/shared/label-object.js';
-import { readResult, type ResultDoc, type StoredResult } from '../functions/shared/results.js';
+import { TransientStorageError } from '../labelling/errors.js';
+import { commitResult, fetchObject, type FetchedObject, type ObjectRef } from '../labelling/label-object.js';
+import { readResult, type ResultDoc, type StoredResult } from '../labelling/results.js';
 import { fromWire, toWire, type WireError } from './wire-error.js';
 import { workerEntry } from './worker-entry.js';
 

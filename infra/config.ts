@@ -67,7 +67,7 @@ export interface ResnetConfig {
   readonly apiBurstLimit: number;
   /** EventBridge Scheduler expression for the backlog sweep. @default 'rate(1 hour)' */
   readonly sweepSchedule: string;
-  /** Unlabelled objects above which the sweeper submits a GPU batch job instead of SQS fan-out (batch/planner.ts). @default 5000 */
+  /** Unlabelled objects above which the sweeper submits a GPU batch job instead of SQS fan-out (labelling/planner.ts). @default 5000 */
   readonly backlogThreshold: number;
   /** Deploy the AWS Batch GPU path. @default true */
   readonly batch: boolean;

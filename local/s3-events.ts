@@ -6,7 +6,7 @@
 import type { S3Event, S3EventRecord } from 'aws-lambda';
 import type { S3rverEvent } from 's3rver';
 
-import { encodeS3Key } from '../functions/shared/events.js';
+import { encodeS3Key } from '../labelling/events.js';
 
 /** One s3rver record → AWS S3 notification record. s3rver's keys are raw; AWS's are encoded. */
 export function toAwsRecord(r: S3rverEvent['Records'][number]): S3EventRecord {

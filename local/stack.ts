@@ -13,13 +13,18 @@ import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2, Context
 import S3rver from 's3rver';
 
 import { Classifier } from '../core/classifier.js';
-import { createClassifyApiHandler } from '../functions/classify-api/handler.js';
-import { createS3TaggerHandler } from '../functions/s3-tagger/handler.js';
-import { isOwnOutput, readConfig, type FunctionConfig } from '../functions/shared/config.js';
-import type { FunctionDeps, HandlerClassifier } from '../functions/shared/deps.js';
-import { isTransientS3Error } from '../functions/shared/errors.js';
-import { createObservability } from '../functions/shared/middleware.js';
-import { readResult, type ResultDoc } from '../functions/shared/results.js';
+import {
+  createClassifyApiHandler,
+  createObservability,
+  createS3TaggerHandler,
+  isOwnOutput,
+  readConfig,
+  type FunctionConfig,
+  type FunctionDeps,
+  type HandlerClassifier,
+} from '../functions/index.js';
+import { isTransientS3Error } from '../labelling/errors.js';
+import { readResult, type ResultDoc } from '../labelling/results.js';
 import { BodyTooLargeError, ConcurrencyGate, LAMBDA_MAX_PAYLOAD, localContext, readBody, sendApiResult, sendJsonError, toApiEvent } from './http-adapter.js';
 import { toAwsEvent } from './s3-events.js';
 import { WEB_PAGE } from './web.js';

@@ -9,9 +9,9 @@ import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
 
 import type { FunctionDeps } from '../shared/deps.js';
-import { fetchObject } from '../shared/label-object.js';
+import { fetchObject } from '../../labelling/label-object.js';
 import { HttpError } from '../shared/middleware.js';
-import { readResult, resultKey } from '../shared/results.js';
+import { readResult, resultKey } from '../../labelling/results.js';
 
 type Response = APIGatewayProxyStructuredResultV2;
 

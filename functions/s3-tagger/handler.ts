@@ -7,7 +7,7 @@ import middy from '@middy/core';
 import type { Context, S3Event, SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
 
 import { defaultDeps, type FunctionDeps } from '../shared/deps.js';
-import { isS3TestEvent, refsFromS3Event, refsFromSqsRecord } from '../shared/events.js';
+import { isS3TestEvent, refsFromS3Event, refsFromSqsRecord } from '../../labelling/events.js';
 import { observability } from '../shared/middleware.js';
 import { labelAll } from '../shared/worker.js';
 

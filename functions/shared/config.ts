@@ -3,7 +3,7 @@
  * (see TEAM.md "Runtime configuration"). Invalid values fail fast with a message naming the variable.
  */
 import { InvalidArgumentError } from '../../core/errors.js';
-import { DEFAULT_MAX_BYTES, DEFAULT_RESULTS_PREFIX } from './label-object.js';
+import { DEFAULT_MAX_BYTES, DEFAULT_RESULTS_PREFIX } from '../../labelling/label-object.js';
 
 /** Model id used when `MODEL_ID` is not set. */
 export const DEFAULT_MODEL_ID = 'resnet50-v2';

@@ -12,8 +12,8 @@ import { captureLambdaHandler } from '@aws-lambda-powertools/tracer/middleware';
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
 
 import { ResnetError } from '../../core/errors.js';
-import { TransientStorageError } from './errors.js';
-import type { LabelObserver, LabelOutcome, ObjectRef } from './label-object.js';
+import { TransientStorageError } from '../../labelling/errors.js';
+import type { LabelObserver, LabelOutcome, ObjectRef } from '../../labelling/label-object.js';
 
 /** One function's logger, metrics and tracer. */
 export interface Observability {

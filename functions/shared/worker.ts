@@ -4,7 +4,7 @@
  */
 import { isOwnOutput } from './config.js';
 import type { FunctionDeps } from './deps.js';
-import { labelObject, type LabelOutcome, type ObjectRef } from './label-object.js';
+import { labelObject, type LabelOutcome, type ObjectRef } from '../../labelling/label-object.js';
 import { labelObserver, recordOutcome } from './middleware.js';
 
 /**

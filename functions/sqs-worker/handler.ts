@@ -8,7 +8,7 @@ import middy from '@middy/core';
 import type { Context, SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
 
 import { defaultDeps, type FunctionDeps } from '../shared/deps.js';
-import { refsFromSqsRecord } from '../shared/events.js';
+import { refsFromSqsRecord } from '../../labelling/events.js';
 import { observability } from '../shared/middleware.js';
 import { labelAll } from '../shared/worker.js';
 

@@ -2,15 +2,15 @@
  * The scheduled sweep: find objects that have no result for the current model (missed events,
  * dead-lettered messages, objects that predate the notification) and work them off — through
  * the SQS worker while the backlog is small, as an AWS Batch array job when it is big (the
- * decision is batch/planner.ts's `planBacklog`). Enqueueing and Batch submission are injected.
+ * decision is labelling/planner.ts's `planBacklog`). Enqueueing and Batch submission are injected.
  */
 import { ListObjectsV2Command, type S3Client } from '@aws-sdk/client-s3';
 
-import { planBacklog, type BacklogPlan, type PlannerOptions } from '../../batch/planner.js';
+import { planBacklog, type BacklogPlan, type PlannerOptions } from '../../labelling/planner.js';
 import { isOwnOutput } from '../shared/config.js';
-import { s3Call } from '../shared/errors.js';
-import type { ObjectJobMessage } from '../shared/events.js';
-import { resultKey } from '../shared/results.js';
+import { s3Call } from '../../labelling/errors.js';
+import type { ObjectJobMessage } from '../../labelling/events.js';
+import { resultKey } from '../../labelling/results.js';
 
 /** Sends job messages to the worker queue; returns how many were accepted. */
 export interface JobQueue {

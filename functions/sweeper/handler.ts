@@ -7,7 +7,7 @@ import { BatchClient } from '@aws-sdk/client-batch';
 import { SQSClient } from '@aws-sdk/client-sqs';
 import middy from '@middy/core';
 
-import { plannerOptionsFromEnv } from '../../batch/planner.js';
+import { plannerOptionsFromEnv } from '../../labelling/planner.js';
 import { s3ClientFromEnv } from '../shared/clients.js';
 import { DEFAULT_MODEL_ID, readConfig } from '../shared/config.js';
 import type { FunctionDeps } from '../shared/deps.js';

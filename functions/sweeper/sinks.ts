@@ -4,7 +4,7 @@
 import { BatchClient, SubmitJobCommand } from '@aws-sdk/client-batch';
 import { SendMessageBatchCommand, type SQSClient } from '@aws-sdk/client-sqs';
 
-import type { ObjectJobMessage } from '../shared/events.js';
+import type { ObjectJobMessage } from '../../labelling/events.js';
 import type { BatchSubmission, BatchSubmitter, JobQueue } from './backlog.js';
 
 /** SQS queue sink: 10 messages per SendMessageBatch call; failed entries are counted out. */

@@ -2,7 +2,7 @@
  * Scheduled backlog sweep: an EventBridge Scheduler schedule invokes the sweeper, which lists
  * unlabelled objects under the uploads prefix and either fans them out to the work queue (one
  * message per object, consumed by the sqs-worker) or, above the backlog threshold, submits a
- * GPU Batch array job (batch/planner.ts decides).
+ * GPU Batch array job (labelling/planner.ts decides).
  */
 import { type CfnResource, Duration, Stack } from 'aws-cdk-lib';
 import { SqsDestination } from 'aws-cdk-lib/aws-lambda-destinations';

@@ -14,7 +14,7 @@ import type {
   SQSRecord,
 } from 'aws-lambda';
 
-import { encodeS3Key } from '../../functions/shared/events.js';
+import { encodeS3Key } from '../../labelling/events.js';
 
 /** Fields of one S3 ObjectCreated record; `key` is the real (decoded) key, encoded here as S3 does. */
 export interface S3RecordSpec {

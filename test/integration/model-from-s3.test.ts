@@ -5,7 +5,8 @@ import path from 'node:path';
 import { PutObjectCommand } from '@aws-sdk/client-s3';
 
 import { InvalidArgumentError } from '../../core/errors.js';
-import { downloadOnce, resolveModelOptions } from '../../functions/shared/model.js';
+import { downloadOnce } from '../../labelling/download-once.js';
+import { resolveModelOptions } from '../../functions/shared/model.js';
 import { startLocalS3, type LocalS3 } from '../helpers/s3.js';
 
 // Models too big for a layer come from S3 to /tmp at cold start (functions) or job start (batch).

@@ -13,9 +13,9 @@ import type { Context, S3Event, SQSBatchResponse } from 'aws-lambda';
 
 import type { Classifier } from '../../core/classifier.js';
 import { createS3TaggerHandler } from '../../functions/s3-tagger/handler.js';
-import { TransientStorageError } from '../../functions/shared/errors.js';
-import { normalizeEtag, parseResult, resultKey, roundScore, type ResultDoc } from '../../functions/shared/results.js';
-import { sanitizeTagValue } from '../../functions/shared/tags.js';
+import { TransientStorageError } from '../../labelling/errors.js';
+import { normalizeEtag, parseResult, resultKey, roundScore, type ResultDoc } from '../../labelling/results.js';
+import { sanitizeTagValue } from '../../labelling/tags.js';
 import { lambdaContext, s3Event, s3TestEvent, sqsEvent } from '../helpers/events.js';
 import { startLocalS3, type LocalS3 } from '../helpers/s3.js';
 

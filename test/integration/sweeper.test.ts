@@ -6,8 +6,8 @@ import type { Context, ScheduledEvent } from 'aws-lambda';
 import type { Classifier } from '../../core/classifier.js';
 import { createSweeperHandler } from '../../functions/sweeper/handler.js';
 import type { BatchSubmission, SweepReport } from '../../functions/sweeper/backlog.js';
-import type { ObjectJobMessage } from '../../functions/shared/events.js';
-import { labelObject } from '../../functions/shared/label-object.js';
+import type { ObjectJobMessage } from '../../labelling/events.js';
+import { labelObject } from '../../labelling/label-object.js';
 import { lambdaContext, scheduledEvent } from '../helpers/events.js';
 import { startLocalS3, type LocalS3 } from '../helpers/s3.js';
 

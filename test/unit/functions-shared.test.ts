@@ -1,7 +1,7 @@
-import { buildTagSet, sanitizeTagValue, MAX_TAGS } from '../../functions/shared/tags.js';
-import { compareSequencers, decideWrite, resultKey, serializeResult, stableBody, buildResult, type ResultDoc, type SourceRef } from '../../functions/shared/results.js';
-import { decodeS3Key, encodeS3Key, refsFromSqsRecord } from '../../functions/shared/events.js';
-import { isTransientS3Error } from '../../functions/shared/errors.js';
+import { buildTagSet, sanitizeTagValue, MAX_TAGS } from '../../labelling/tags.js';
+import { compareSequencers, decideWrite, resultKey, serializeResult, stableBody, buildResult, type ResultDoc, type SourceRef } from '../../labelling/results.js';
+import { decodeS3Key, encodeS3Key, refsFromSqsRecord } from '../../labelling/events.js';
+import { isTransientS3Error } from '../../labelling/errors.js';
 
 const TAG_CHARSET = /^[\p{L}\p{N} +\-=._:/@]*$/u;
 

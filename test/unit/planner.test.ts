@@ -1,6 +1,6 @@
 import { describe, expect, test } from '@jest/globals';
 
-import { formatPlan, planBacklog, plannerOptionsFromEnv } from '../../batch/planner.js';
+import { formatPlan, planBacklog, plannerOptionsFromEnv } from '../../labelling/planner.js';
 import { ResnetError } from '../../core/errors.js';
 
 describe('planBacklog', () => {

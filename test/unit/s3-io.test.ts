@@ -6,7 +6,7 @@ import { describe, expect, test } from '@jest/globals';
 
 import { defaultIoThreads, ioErrorFromWire, ioErrorToWire, S3IoThreads } from '../../batch/s3-io.js';
 import { ResnetError } from '../../core/errors.js';
-import { isTransientS3Error, s3ErrorName, s3StatusOf, TransientStorageError } from '../../functions/shared/errors.js';
+import { isTransientS3Error, s3ErrorName, s3StatusOf, TransientStorageError } from '../../labelling/errors.js';
 import { withEnv } from '../helpers/env.js';
 
 /** What the SDK throws: an Error with a name, an HTTP status and maybe `$retryable`. */

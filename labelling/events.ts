@@ -4,7 +4,7 @@
  */
 import type { S3Event, S3EventRecord, SQSRecord } from 'aws-lambda';
 
-import { InvalidArgumentError } from '../../core/errors.js';
+import { InvalidArgumentError } from '../core/errors.js';
 import type { ObjectRef } from './label-object.js';
 
 /**

@@ -15,7 +15,7 @@
  */
 import type { Tag } from '@aws-sdk/client-s3';
 
-import type { Label } from '../../core/types.js';
+import type { Label } from '../core/types.js';
 
 /** Prefix of every tag key we own. */
 export const TAG_PREFIX = 'resnet:';

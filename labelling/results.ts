@@ -17,7 +17,7 @@ import { createHash } from 'node:crypto';
 
 import { GetObjectCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 
-import type { Label, StageTimings } from '../../core/types.js';
+import type { Label, StageTimings } from '../core/types.js';
 import { s3Call, s3ErrorName, s3StatusOf } from './errors.js';
 
 /** Version of the result document schema; bumped on any incompatible change. */

@@ -21,8 +21,8 @@ import {
   type S3Client,
 } from '@aws-sdk/client-s3';
 
-import { ResnetError } from '../../core/errors.js';
-import type { ClassificationResult } from '../../core/types.js';
+import { ResnetError } from '../core/errors.js';
+import type { ClassificationResult } from '../core/types.js';
 import { s3Call, s3ErrorName, s3StatusOf } from './errors.js';
 import {
   buildErrorResult,
