@@ -17,7 +17,7 @@ import {
   ResnetError,
   UnsupportedFormatError,
 } from './errors.js';
-import { decodeJpeg, JpegDataError } from './jpeg-decoder.js';
+import { decodeJpeg, JpegDataError } from './jpeg-decoder/index.js';
 import type { ScaledRgbImage } from './preprocess.js';
 import type { ImageFormat, ImageInfo, RgbImage } from './types.js';
 

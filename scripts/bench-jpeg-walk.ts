@@ -9,7 +9,7 @@ import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 
-import { decodeJpeg } from '../core/jpeg-decoder.js';
+import { decodeJpeg } from '../core/jpeg-decoder/index.js';
 import { walkStats } from '../core/jpeg-walk/index.js';
 import { imageSet, jpegFiles } from './bench-data.js';
 import { abRound } from './median.js';

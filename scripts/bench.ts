@@ -169,7 +169,7 @@ async function main(): Promise<void> {
     );
   }
   out.push('');
-  out.push('All times in ms. resize+crop+normalise is one fused pass (only the crop window is resampled, normalised as it is written). Preprocessing decodes JPEGs at reduced DCT scale (short side kept ≥ 256) through core/jpeg-decoder.ts; PNG goes through jimp (pngjs).');
+  out.push('All times in ms. resize+crop+normalise is one fused pass (only the crop window is resampled, normalised as it is written). Preprocessing decodes JPEGs at reduced DCT scale (short side kept ≥ 256) through core/jpeg-decoder/; PNG goes through jimp (pngjs).');
   console.log(out.join('\n'));
 }
 

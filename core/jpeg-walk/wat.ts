@@ -6,7 +6,7 @@
  * 64-bit integers, so its reader re-reads 32 bits at the bit position for every step; here the
  * bits sit in a 64-bit register refilled without a branch, which shortens that chain.
  *
- * The same algorithm and tables as the JavaScript path in `jpeg-decoder.ts` (`scanBaseline` with
+ * The same algorithm and tables as the JavaScript path in `jpeg-decoder/decoder.ts` (`scanBaseline` with
  * k = 1): DC by the 9-bit lookup (canonical search for longer codes), AC by the multi-symbol skip
  * table, then the single-symbol skip table, then the canonical search. Anything the JavaScript path
  * would throw on traps here (`unreachable`), and the caller decodes the scan in JavaScript instead.
@@ -24,7 +24,7 @@
  *   restart offsets (laid out by `jpeg-walk/index.ts`).
  */
 /**
- * Window of the multi-symbol AC skip table (`multiSkipTable` in jpeg-decoder.ts builds it, the walk
+ * Window of the multi-symbol AC skip table (`multiSkipTable` in jpeg-decoder/huffman.ts builds it, the walk
  * peeks this many bits). 13 bits: 16 KB a table, so a scan's two AC tables fit a 32 KB L1 cache,
  * which two 32 KB tables at 14 bits do not, while each step still takes most symbols whole. Interleaved
  * 1/8 decodes of the bench's 12 MP JPEGs (tables then built per file) took 0.95–0.96× the time at 13

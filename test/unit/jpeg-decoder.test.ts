@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import sharp from 'sharp';
-import { decodeJpeg, idct4x4, idct8x8, JpegDataError } from '../../core/jpeg-decoder.js';
+import { decodeJpeg, idct4x4, idct8x8, JpegDataError } from '../../core/jpeg-decoder/index.js';
 import { REPO_ROOT, SHARED_IMAGES } from '../helpers/paths.js';
 import { rng } from '../helpers/rng.js';
 

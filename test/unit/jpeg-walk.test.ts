@@ -8,7 +8,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import sharp from 'sharp';
 
-import { decodeJpeg } from '../../core/jpeg-decoder.js';
+import { decodeJpeg } from '../../core/jpeg-decoder/index.js';
 import { walkStats } from '../../core/jpeg-walk/index.js';
 import { REPO_ROOT, SHARED_IMAGES } from '../helpers/paths.js';
 import { rng } from '../helpers/rng.js';
