@@ -7,7 +7,7 @@ import { Command, InvalidArgumentError as CommanderArgError, Option } from 'comm
 import { registerBatchCommand } from '../batch/index.js';
 import { Classifier, type ClassifierOptions } from '../core/classifier.js';
 import { describeError, ResnetError } from '../core/errors.js';
-import { cachedModelPaths, defaultCacheDir, fetchModel } from '../core/fetch.js';
+import { cachedModelPaths, defaultCacheDir, fetchModel } from '../core/fetch/index.js';
 import { writeResNet, type ResNetBuildOptions } from '../core/model-builder/index.js';
 import { ZOO_MODELS } from '../core/registry.js';
 import { humanBlock, humanError, jsonErrorLine, jsonLine, table } from './format.js';

@@ -10,7 +10,7 @@ import {
   ResnetError,
   UnknownModelError,
 } from './errors.js';
-import { cachedModelPaths, defaultCacheDir, fetchModel } from './fetch.js';
+import { cachedModelPaths, defaultCacheDir, fetchModel } from './fetch/index.js';
 import { loadLabels, type ClassLabel } from './labels.js';
 import { averagedSoftmax, topK } from './postprocess.js';
 import { preprocess, tenCrop } from './preprocess.js';

@@ -63,7 +63,7 @@ async function main(argv: string[]): Promise<void> {
   let labelsPath = arg(argv, '--labels');
   if (!modelPath || !labelsPath) {
     // Imported lazily so the build function above has no dependency on the fetch module.
-    const fetch = await import('../core/fetch.js');
+    const fetch = await import('../core/fetch/index.js');
     const cacheDir = arg(argv, '--cache-dir');
     const cached = fetch.cachedModelPaths(modelId, cacheDir)
       ?? (argv.includes('--download') ? await fetch.fetchModel(modelId, { cacheDir }) : null);

@@ -17,7 +17,7 @@ import { performance } from 'node:perf_hooks';
 
 import { Command } from 'commander';
 
-import { cachedModelPaths } from '../core/fetch.js';
+import { cachedModelPaths } from '../core/fetch/index.js';
 import { ensureDemoModel } from '../local/demo-model.js';
 import { startLocalStack, type LocalStack } from '../local/stack.js';
 

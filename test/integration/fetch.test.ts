@@ -10,7 +10,7 @@ import os from 'node:os';
 import path from 'node:path';
 
 import { ChecksumMismatchError, DownloadFailedError, InvalidLabelsError } from '../../core/errors.js';
-import { cachedModelPaths, defaultCacheDir, fetchFile, fetchModel, modelCachePaths, type FileSpec } from '../../core/fetch.js';
+import { cachedModelPaths, defaultCacheDir, fetchFile, fetchModel, modelCachePaths, type FileSpec } from '../../core/fetch/index.js';
 import { getZooModel, type ZooModel } from '../../core/registry.js';
 import { sendBody, startTestServer, type TestServer } from '../helpers/http-server.js';
 
