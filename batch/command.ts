@@ -16,13 +16,15 @@ import { PutObjectCommand } from '@aws-sdk/client-s3';
 import { Command, InvalidArgumentError as CommanderArgError, Option } from 'commander';
 
 import { describeError, ResnetError } from '../core/errors.js';
-import { EP_CHOICES, parseEp } from './ep.js';
+import { EP_CHOICES, parseEp } from './gpu/ep.js';
 import { formatPlan, planBacklog, plannerOptionsFromEnv } from '../labelling/planner.js';
-import { formatSummary, runBatch, type BatchOptions } from './run-batch.js';
-import { defaultS3Client } from './s3-client.js';
-import { inShard, resolveShard } from './shard.js';
+import { runBatch } from './run-batch.js';
+import { formatSummary } from './summary.js';
+import type { BatchOptions } from './types.js';
+import { defaultS3Client } from './s3/s3-client.js';
+import { inShard, resolveShard } from './sources/shard.js';
 import { downloadOnce, parseS3Uri as parseModelS3Uri } from '../labelling/download-once.js';
-import { openSource, parseInput, parseS3Uri } from './sources.js';
+import { openSource, parseInput, parseS3Uri } from './sources/sources.js';
 
 /** Exit code of a run that some objects failed in. */
 export const EXIT_SOME_FAILED = 3;

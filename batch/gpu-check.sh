@@ -6,7 +6,7 @@
 #
 # prepare puts into .gpu/ (ignored through .git/info/exclude, never committed):
 #   node.xz            this machine's node binary (x86-64), xz-compressed
-#   app/               esbuild bundles of batch/gpu-check.ts and batch/prepare-worker.ts (ESM, onnxruntime external)
+#   app/               esbuild bundles of batch/gpu/gpu-check.ts and batch/threads/{prepare,infer}-worker.ts (ESM, onnxruntime external)
 #   app/node_modules/  onnxruntime-node (+ onnxruntime-common), its libonnxruntime.so xz-compressed
 # and the Vulkan loader .debs into .gl/ (WebGPU on NVIDIA runs through Vulkan; see the device notes).
 # run generates a ResNet-50 (v1, dynamic batch) and 0.3 MP JPEGs there (python3 + Pillow are installed),
@@ -21,7 +21,7 @@ prepare() {
   rm -rf .gpu && mkdir -p .gpu/app/node_modules
   [ "$(uname -m)" = x86_64 ] || { echo "prepare on x86-64 (the device is x86-64)" >&2; exit 1; }
   xz -T0 -6 -c "$(command -v node)" > .gpu/node.xz
-  npx esbuild batch/gpu-check.ts batch/prepare-worker.ts batch/infer-worker.ts --bundle --platform=node --format=esm --target=node20 \
+  npx esbuild batch/gpu/gpu-check.ts batch/threads/prepare-worker.ts batch/threads/infer-worker.ts --bundle --entry-names=[name] --platform=node --format=esm --target=node20 \
     --external:onnxruntime-node --outdir=.gpu/app --log-level=warning \
     --banner:js="import { createRequire as __cr } from 'node:module'; const require = __cr(import.meta.url);"
   echo '{"type":"module"}' > .gpu/app/package.json

@@ -8,18 +8,13 @@
  *   the result object as commit marker) → manifest line.
  *
  * Results and tags are built and written with the same shared functions as the s3-tagger
- * (`functions/shared/`), so both produce the same bytes for the same image and model (apart from
+ * (`labelling/`), so both produce the same bytes for the same image and model (apart from
  * the volatile fields: timings, time of writing, producer).
  */
 import { performance } from 'node:perf_hooks';
 
-import { S3Client } from '@aws-sdk/client-s3';
-
-import { Classifier } from '../core/classifier.js';
-import type { SessionOptions } from '../core/session.js';
 import { FileNotFoundError, ResnetError } from '../core/errors.js';
 import type { Label } from '../core/types.js';
-import { TransientStorageError } from '../labelling/errors.js';
 import { DEFAULT_MAX_BYTES, DEFAULT_RESULTS_PREFIX } from '../labelling/label-object.js';
 import {
   buildErrorResult,
@@ -30,191 +25,21 @@ import {
   type ResultTimings,
   type SourceRef,
 } from '../labelling/results.js';
-import { openWithProvider, type EpChoice } from './ep.js';
-import { LOCAL_BUCKET, localResultIsCurrent, localSource, readLocalResult, writeLocalResult } from './local-results.js';
-import { ManifestWriter, type ManifestLine } from './manifest.js';
-import { PreparePool, UnreadableFileError, type Prepared } from './prepare-pool.js';
-import { createProgress, type ProgressOptions, type ProgressSnapshot } from './progress.js';
-import { InferenceThread } from './infer-thread.js';
-import { BoundedQueue, pumpStage } from './queue.js';
-import { withRetry, type RetryOptions } from './retry.js';
-import { defaultS3Client } from './s3-client.js';
-import { defaultIoThreads, inlineObjectIo, S3IoThreads, type ObjectIo } from './s3-io.js';
-import { inShard, WHOLE, type Shard } from './shard.js';
-import { openSource, parseInput, type InputSpec, type SourceObject } from './sources.js';
-import { threadBusyMeter } from './thread-cpu.js';
-
-/** What {@link runBatch} needs from the core's `Classifier` (structural, so benches can wrap it). */
-export type BatchClassifier = Pick<Classifier, 'modelId' | 'maxBatch' | 'preprocessConfig' | 'prepare' | 'infer' | 'labelsFor' | 'dispose'>;
-
-/** Options of {@link runBatch}. */
-export interface BatchOptions {
-  /** `s3://bucket/prefix/`, a manifest (`.jsonl`/`.csv`, local or `s3://`), an inventory `manifest.json`, or a local folder. */
-  input: string;
-  /** Force the input kind instead of guessing from its name. @default 'auto' */
-  inputKind?: 'auto' | InputSpec['kind'];
-  /** Bucket for manifest lines that name none. */
-  bucket?: string;
-  /** Zoo id or `.onnx` path (see `Classifier.load`). Ignored when `classifier` is given. */
-  model?: string;
-  /** Labels file for a user's model. */
-  labels?: string;
-  /** Display id written into results. @default the zoo id or the file's base name */
-  modelId?: string;
-  /** Model cache folder. */
-  cacheDir?: string;
-  /** Download a zoo model that is not cached. @default false */
-  download?: boolean;
-  /** A classifier already loaded (benchmarks, tests); not disposed by the run. */
-  classifier?: BatchClassifier;
-  /** Execution provider (with `classifier`: the label of the one it was opened with). @default 'auto' (CUDA, then WebGPU, then CPU) */
-  ep?: EpChoice;
-  /** onnxruntime intra-op threads. @default all cores */
-  threads?: number;
-  /**
-   * Let onnxruntime's intra-op threads busy-wait between operators. Off by default here: the decode
-   * workers share the same cores, and every millisecond an idle inference thread spins is taken
-   * from decoding (measured on 2 cores: 10-35 % more CPU per image at batch 1-4 under load).
-   * @default false
-   */
-  allowSpinning?: boolean;
-  /** Tensors per inference for dynamic-batch models (fixed-batch models always use 1). @default 16 on CPU, 64 on a GPU */
-  batchSize?: number;
-  /**
-   * How long the batcher waits to fill a batch once it has one image, in ms. When inference is the
-   * bottleneck batches fill at once; when decoding is, inference would idle anyway, so waiting costs
-   * no throughput and saves per-call overhead (thread-pool wake-ups, GPU launches). On the CPU the
-   * wait is longer: inference and decoding share the cores, so an inference started on a part batch
-   * takes CPU from the decoders and costs more per image than a full one (ResNet-50 on 2 cores: about
-   * 150 CPU-ms per image at batch 4, 115-130 at batch 16).
-   * @default 50 on a GPU, 1000 on the CPU
-   */
-  batchWaitMs?: number;
-  /** Inferences in flight at once (2 lets a GPU overlap copies with compute). @default 1 on CPU, 2 on a GPU */
-  inferConcurrency?: number;
-  /**
-   * Run onnxruntime in its own worker thread ({@link InferenceThread}). onnxruntime-node's `run`
-   * holds its thread for the whole graph; on the main thread it starves the decode workers of jobs
-   * (no dispatch while a batch runs), so decode and inference take turns instead of overlapping.
-   * Off only for comparisons. Ignored when `classifier` is given. @default true
-   */
-  inferenceThread?: boolean;
-  /** Decode/preprocess worker threads; 0 prepares in the main thread. @default one per core */
-  workers?: number;
-  /**
-   * Niceness of the decode workers (Linux). On the CPU they share the cores with onnxruntime's
-   * intra-op threads; at normal priority they preempt those mid-operator and the rest of the
-   * operator waits. Niced, they fill the gaps and still take every idle core (when inference waits
-   * for them it is idle). 0 turns it off. @default 19 (the lowest priority) on the CPU, 0 on a GPU
-   */
-  decodeNice?: number;
-  /** Concurrent downloads (and result checks). @default 16 */
-  downloads?: number;
-  /** Concurrent result/tag writes. @default 8 */
-  writers?: number;
-  /** Labels per image (result and tags). @default 5 (env TOP_K) */
-  top?: number;
-  /** Ten-crop test-time augmentation. @default false */
-  tenCrop?: boolean;
-  /** Largest image in pixels. @default decoder default (env RESNET_MAX_PIXELS) */
-  maxPixels?: number;
-  /** Largest object downloaded, in bytes. @default 50 MiB */
-  maxBytes?: number;
-  /** Bucket for results. @default the source bucket (env RESULTS_BUCKET) */
-  resultsBucket?: string;
-  /** Results prefix. @default 'resnet-results/' (env RESULTS_PREFIX) */
-  resultsPrefix?: string;
-  /** Write S3 object tags. @default true */
-  tags?: boolean;
-  /** Output folder for results of a local-folder input. @default './resnet-results' */
-  outDir?: string;
-  /** Label again even when a current result exists. @default false */
-  force?: boolean;
-  /** This worker's shard. @default the whole backlog */
-  shard?: Shard;
-  /** Only keys with these extensions (lower case, no dot). @default all keys */
-  extensions?: string[];
-  /** Manifest file (JSONL, appended). @default no manifest */
-  manifestPath?: string;
-  /** Progress display. @default bar on a TTY, JSON lines every 10 s otherwise */
-  progress?: ProgressOptions;
-  /** Aborting stops taking new objects and drains those in flight (SIGTERM). */
-  signal?: AbortSignal;
-  /** After an abort, the run returns within this many milliseconds even if work is still in flight. @default 100000 */
-  graceMs?: number;
-  /** S3 client. @default one from the environment (AWS_ENDPOINT_URL_S3 etc.) */
-  s3?: S3Client;
-  /**
-   * Worker threads for the S3 requests made per object (result read, download, tags, result
-   * write); 0 runs them on the main thread. Threads build their client from the environment, as
-   * the default client is built. @default 0 when `s3` is given (a client cannot cross threads), else `defaultIoThreads()`
-   */
-  ioThreads?: number;
-  /** Retry budget of each S3 call. @default 8 attempts, 200 ms doubling to 5 s */
-  retry?: RetryOptions;
-  /** Human log lines. @default stderr */
-  log?: (msg: string) => void;
-}
-
-/** Throughput of one stage. */
-export interface StageStats {
-  /** Images through the stage. */
-  count: number;
-  /** Milliseconds spent in the stage, summed over its parallel lanes. */
-  busyMs: number;
-  /** Lanes working in parallel (workers, concurrent downloads). */
-  parallelism: number;
-  /** Capacity of the stage in images per second: count / (busyMs / parallelism). */
-  perSecond: number;
-}
-
-/** What a run did. */
-export interface BatchSummary {
-  model: string;
-  /** Execution provider used. */
-  ep: string;
-  shard: Shard;
-  /** Objects of this shard seen from the source. */
-  listed: number;
-  /** Labelled now (result written). */
-  done: number;
-  /** Already labelled for the same ETag and model, gone, or superseded. */
-  skipped: number;
-  /** Bad images (error result written) and objects that could not be processed (no result). */
-  failed: number;
-  /** Of `failed`, objects left without a result (storage unavailable, internal errors): a rerun retries them. */
-  unfinished: number;
-  /** Failures by code (`CORRUPT_IMAGE`, `STORAGE_UNAVAILABLE`, ...). */
-  failuresByCode: Record<string, number>;
-  /** Stopped by the signal before the source was exhausted. */
-  interrupted: boolean;
-  /** Whole run, model loading and worker start-up included, in ms. */
-  wallMs: number;
-  /** Model loading and worker start-up, in ms (not part of the rate). */
-  setupMs: number;
-  /** (done + failed) per second from the pipeline's start to its end (steady state, without `setupMs`). */
-  imagesPerSecond: number;
-  /**
-   * CPU time of the whole process (every thread: decode workers, onnxruntime, the event loop) per
-   * image processed, in ms, over the same span as `imagesPerSecond`. On a CPU-only machine
-   * `cores * 1000 / cpuMsPerImage` is the most the pipeline can do, whatever the overlap.
-   */
-  cpuMsPerImage: number;
-  /**
-   * CPU time of the main thread (the event loop that lists, reads or downloads, dispatches,
-   * batches and writes) per image, over the same span; its event loop's active time where the OS
-   * does not report a thread's CPU time. Decoding and inference run on other threads and scale
-   * with cores and the GPU; this part does not: `1000 / mainThreadMsPerImage` img/s is the most
-   * the worker can do on any hardware.
-   */
-  mainThreadMsPerImage: number;
-  /** Decode/preprocess mode: worker threads or in-thread fallback. */
-  prepareMode: 'workers' | 'in-thread';
-  /** Mean tensors per inference. */
-  meanBatch: number;
-  stages: { download: StageStats; decode: StageStats; preprocess: StageStats; inference: StageStats; write: StageStats };
-  manifestPath?: string;
-}
+import { codeOf } from './error-code.js';
+import { openBatchClassifier } from './open-classifier.js';
+import { createProgress, type ProgressSnapshot } from './progress.js';
+import { withRetry, type RetryOptions } from './s3/retry.js';
+import { defaultS3Client } from './s3/s3-client.js';
+import { defaultIoThreads, startObjectIo } from './s3/s3-io.js';
+import { LOCAL_BUCKET, localResultIsCurrent, localSource, readLocalResult, writeLocalResult } from './sources/local-results.js';
+import { ManifestWriter, type ManifestLine } from './sources/manifest.js';
+import { inShard, WHOLE } from './sources/shard.js';
+import { openSource, parseInput, type SourceObject } from './sources/sources.js';
+import { StageClock } from './summary.js';
+import { PreparePool, UnreadableFileError, type Prepared } from './threads/prepare-pool.js';
+import { BoundedQueue, pumpStage } from './threads/queue.js';
+import { threadBusyMeter } from './threads/thread-cpu.js';
+import type { BatchOptions, BatchSummary } from './types.js';
 
 /** An object on its way through the pipeline. */
 interface Work {
@@ -231,43 +56,9 @@ interface Work {
   postprocessMs?: number;
 }
 
-class StageClock {
-  count = 0;
-  busyMs = 0;
-  constructor(readonly parallelism: number) {}
-  add(ms: number, n = 1): void {
-    this.count += n;
-    this.busyMs += ms;
-  }
-  stats(): StageStats {
-    return {
-      count: this.count,
-      busyMs: Math.round(this.busyMs),
-      parallelism: this.parallelism,
-      perSecond: this.busyMs > 0 ? Number(((this.count * 1000 * this.parallelism) / this.busyMs).toFixed(2)) : 0,
-    };
-  }
-}
-
 function envNumber(name: string): number | undefined {
   const v = process.env[name];
   return v === undefined || v === '' || !Number.isFinite(Number(v)) ? undefined : Number(v);
-}
-
-/** The per-object S3 requests in `n` threads, or on this one (n = 0, or threads that cannot start). */
-async function startObjectIo(s3: S3Client, n: number, log: (m: string) => void): Promise<ObjectIo> {
-  if (n <= 0) return inlineObjectIo(s3);
-  try {
-    return await S3IoThreads.start(n);
-  } catch (err) {
-    log(`S3 I/O threads could not start (${err instanceof Error ? err.message : String(err)}); S3 requests run on the main thread`);
-    return inlineObjectIo(s3);
-  }
-}
-
-function codeOf(err: unknown): { code: string; message: string } {
-  if (err instanceof ResnetError || err instanceof TransientStorageError) return { code: err.code, message: err.message };
-  return { code: 'INTERNAL', message: err instanceof Error ? err.message : String(err) };
 }
 
 /**
@@ -293,44 +84,7 @@ export async function runBatch(opts: BatchOptions): Promise<BatchSummary> {
   let retries = 0;
 
   // The model: given, or opened with the first execution provider that works.
-  let classifier: BatchClassifier;
-  // With a classifier handed in, `ep` only labels the run (the caller opened the session).
-  let ep: string = opts.ep ?? 'given';
-  if (opts.classifier) classifier = opts.classifier;
-  else {
-    if (!opts.model) throw new ResnetError('INVALID_ARGUMENT', 'No model: pass --model <zoo id | path.onnx> (or MODEL_ID / MODEL_DIR).');
-    const model = opts.model;
-    const opened = await openWithProvider(
-      opts.ep ?? 'auto',
-      async (eps) => {
-        const load = (inThread: boolean): Promise<Classifier> =>
-          Classifier.load({
-            model,
-            ...(opts.labels ? { labels: opts.labels } : {}),
-            ...(opts.modelId ? { modelId: opts.modelId } : {}),
-            ...(opts.cacheDir ? { cacheDir: opts.cacheDir } : {}),
-            ...(opts.download ? { download: true } : {}),
-            ...(opts.threads !== undefined ? { threads: opts.threads } : {}),
-            allowSpinning: opts.allowSpinning ?? false,
-            ...(opts.maxPixels !== undefined ? { maxPixels: opts.maxPixels } : {}),
-            ...(inThread ? { openSession: (p: string, o: SessionOptions) => InferenceThread.create(p, o) } : {}),
-            executionProviders: eps,
-          });
-        if (opts.inferenceThread === false) return load(false);
-        try {
-          return await load(true);
-        } catch (err) {
-          // A provider that cannot start off the main thread must not silently cost the run its GPU:
-          // the same provider is tried on the main thread before the next provider.
-          log(`inference thread could not open ${eps.join(',')} (${err instanceof Error ? err.message.split('\n')[0] : String(err)}); trying the main thread`);
-          return load(false);
-        }
-      },
-      log,
-    );
-    classifier = opened.value;
-    ep = opened.ep;
-  }
+  const { classifier, ep } = await openBatchClassifier(opts, log);
   const gpu = ep === 'cuda' || ep === 'webgpu';
   const model = classifier.modelId;
   const maxBatch = classifier.maxBatch === null ? Math.max(1, opts.batchSize ?? (gpu ? 64 : 16)) : classifier.maxBatch;
@@ -699,25 +453,4 @@ export async function runBatch(opts: BatchOptions): Promise<BatchSummary> {
     ...(manifest ? { manifestPath: manifest.path } : {}),
   };
   return summary;
-}
-
-/** A few lines for people: counts, failures by code, img/s by stage. */
-export function formatSummary(s: BatchSummary): string {
-  const stage = (name: string, st: StageStats): string =>
-    `  ${name.padEnd(11)} ${String(st.count).padStart(7)} img  ${st.perSecond.toFixed(1).padStart(8)} img/s capacity  (${st.parallelism} lane${st.parallelism === 1 ? '' : 's'})`;
-  const failures = Object.entries(s.failuresByCode)
-    .sort((a, b) => b[1] - a[1])
-    .map(([c, n]) => `${c} ${n}`)
-    .join(', ');
-  return [
-    `${s.interrupted ? 'INTERRUPTED' : 'finished'}: ${s.listed} listed (shard ${s.shard.index}/${s.shard.count}), ${s.done} labelled, ${s.skipped} skipped, ${s.failed} failed (${s.unfinished} without a result) in ${(s.wallMs / 1000).toFixed(1)} s (${(s.setupMs / 1000).toFixed(1)} s set-up) = ${s.imagesPerSecond} img/s end to end`,
-    `model ${s.model} on ${s.ep}, mean batch ${s.meanBatch}, ${s.cpuMsPerImage} CPU-ms per image, main thread ${s.mainThreadMsPerImage} ms per image (at most ${s.mainThreadMsPerImage > 0 ? Math.round(1000 / s.mainThreadMsPerImage) : '-'} img/s on any hardware), decoding ${s.prepareMode === 'workers' ? 'on worker threads' : 'in the main thread'}`,
-    ...(failures ? [`failures: ${failures}`] : []),
-    stage('download', s.stages.download),
-    stage('decode', s.stages.decode),
-    stage('preprocess', s.stages.preprocess),
-    stage('inference', s.stages.inference),
-    stage('write', s.stages.write),
-    ...(s.manifestPath ? [`manifest: ${s.manifestPath}`] : []),
-  ].join('\n');
 }

@@ -26,9 +26,10 @@ import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
 
-import { InferenceThread } from '../batch/infer-thread.js';
-import { PreparePool } from '../batch/prepare-pool.js';
-import { runBatch, type BatchSummary } from '../batch/run-batch.js';
+import { InferenceThread } from '../batch/threads/infer-thread.js';
+import { PreparePool } from '../batch/threads/prepare-pool.js';
+import { runBatch } from '../batch/run-batch.js';
+import type { BatchSummary } from '../batch/types.js';
 import { Classifier } from '../core/classifier.js';
 import type { SessionOptions } from '../core/session.js';
 import { CACHE, imageSet, jpegFiles, modelFiles } from './bench-data.js';

@@ -18,10 +18,10 @@ import { parseArgs } from 'node:util';
 
 import { CreateBucketCommand, PutObjectCommand } from '@aws-sdk/client-s3';
 
-import { InferenceThread } from '../batch/infer-thread.js';
+import { InferenceThread } from '../batch/threads/infer-thread.js';
 import { runBatch } from '../batch/run-batch.js';
-import { defaultS3Client } from '../batch/s3-client.js';
-import { defaultIoThreads } from '../batch/s3-io.js';
+import { defaultS3Client } from '../batch/s3/s3-client.js';
+import { defaultIoThreads } from '../batch/s3/s3-io.js';
 import { Classifier } from '../core/classifier.js';
 import type { SessionOptions } from '../core/session.js';
 import { CACHE, imageSet, jpegFiles, modelFiles } from './bench-data.js';

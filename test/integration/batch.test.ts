@@ -17,7 +17,7 @@ import { afterAll, beforeAll, describe, expect, jest, test } from '@jest/globals
 import sharp from 'sharp';
 
 import { runBatch } from '../../batch/run-batch.js';
-import type { ManifestLine } from '../../batch/manifest.js';
+import type { ManifestLine } from '../../batch/sources/manifest.js';
 import { Classifier } from '../../core/classifier.js';
 import { labelObject } from '../../labelling/label-object.js';
 import { parseResult, resultKey, stableBody, type ResultDoc } from '../../labelling/results.js';

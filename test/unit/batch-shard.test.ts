@@ -1,8 +1,8 @@
 import { describe, expect, test } from '@jest/globals';
 
-import { BoundedQueue } from '../../batch/queue.js';
-import { inShard, keyHash, parseShard, resolveShard, shardFromEnv, shardOf } from '../../batch/shard.js';
-import { normalizeEtag, parseInput, splitCsvLine } from '../../batch/sources.js';
+import { BoundedQueue } from '../../batch/threads/queue.js';
+import { inShard, keyHash, parseShard, resolveShard, shardFromEnv, shardOf } from '../../batch/sources/shard.js';
+import { normalizeEtag, parseInput, splitCsvLine } from '../../batch/sources/sources.js';
 import { ResnetError } from '../../core/errors.js';
 
 const keys = Array.from({ length: 2000 }, (_, i) => `photos/${i % 7}/img-${i}.jpg`);

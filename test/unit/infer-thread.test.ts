@@ -7,7 +7,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 
-import { InferenceThread } from '../../batch/infer-thread.js';
+import { InferenceThread } from '../../batch/threads/infer-thread.js';
 import { ResnetError } from '../../core/errors.js';
 import { ModelSession, type ClassifierSession } from '../../core/session.js';
 import { testModelPath } from '../helpers/models.js';

@@ -7,7 +7,7 @@ import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 
-import { LOCAL_BUCKET, localSource, readLocalResult, writeLocalResult } from '../../batch/local-results.js';
+import { LOCAL_BUCKET, localSource, readLocalResult, writeLocalResult } from '../../batch/sources/local-results.js';
 import { buildResult } from '../../labelling/results.js';
 
 const facts = { size: 1234, mtimeMs: Date.UTC(2026, 10, 29, 6, 30, 15, 750), md5: '0123456789abcdef0123456789abcdef', readMs: 0.5 };

@@ -10,7 +10,7 @@ import { mkdtemp, rm, stat, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 
-import { PreparePool, UnreadableFileError, type InThreadPrepare } from '../../batch/prepare-pool.js';
+import { PreparePool, UnreadableFileError, type InThreadPrepare } from '../../batch/threads/prepare-pool.js';
 import { decodeImage } from '../../core/decode.js';
 import { ResnetError } from '../../core/errors.js';
 import { preprocess } from '../../core/preprocess.js';

@@ -4,7 +4,7 @@
  */
 import { describe, expect, test } from '@jest/globals';
 
-import { defaultIoThreads, ioErrorFromWire, ioErrorToWire, S3IoThreads } from '../../batch/s3-io.js';
+import { defaultIoThreads, ioErrorFromWire, ioErrorToWire, S3IoThreads } from '../../batch/s3/s3-io.js';
 import { ResnetError } from '../../core/errors.js';
 import { isTransientS3Error, s3ErrorName, s3StatusOf, TransientStorageError } from '../../labelling/errors.js';
 import { withEnv } from '../helpers/env.js';

@@ -13,8 +13,8 @@ import { createGunzip } from 'node:zlib';
 
 import { GetObjectCommand, ListObjectsV2Command, type S3Client } from '@aws-sdk/client-s3';
 
-import { FileNotFoundError, InvalidArgumentError } from '../core/errors.js';
-import { withRetry, type RetryOptions } from './retry.js';
+import { FileNotFoundError, InvalidArgumentError } from '../../core/errors.js';
+import { withRetry, type RetryOptions } from '../s3/retry.js';
 
 /** One object to label. */
 export interface SourceObject {

@@ -2,7 +2,7 @@
  * Errors crossing a worker-thread boundary (decode pool, inference thread): a ResnetError keeps
  * its code and retryability, anything else arrives as a plain Error with its message.
  */
-import { ResnetError, type ErrorCode } from '../core/errors.js';
+import { ResnetError, type ErrorCode } from '../../core/errors.js';
 
 /** An error as posted between threads. */
 export interface WireError {

@@ -8,8 +8,8 @@
  */
 import { Worker } from 'node:worker_threads';
 
-import { InvalidArgumentError } from '../core/errors.js';
-import type { ClassifierSession, SessionOptions } from '../core/session.js';
+import { InvalidArgumentError } from '../../core/errors.js';
+import type { ClassifierSession, SessionOptions } from '../../core/session.js';
 import type { InferMessage, InferRequest, InferWorkerData } from './infer-worker.js';
 import { fromWire } from './wire-error.js';
 import { workerEntry } from './worker-entry.js';

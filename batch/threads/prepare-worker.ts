@@ -8,10 +8,10 @@ import os from 'node:os';
 import { performance } from 'node:perf_hooks';
 import { parentPort, workerData } from 'node:worker_threads';
 
-import { decodeImage } from '../core/decode.js';
-import { preprocess, tenCrop } from '../core/preprocess.js';
-import type { PreprocessConfig } from '../core/types.js';
-import { readLocalFile, unreadable, type LocalFileFacts, type Unreadable } from './local-file.js';
+import { decodeImage } from '../../core/decode.js';
+import { preprocess, tenCrop } from '../../core/preprocess.js';
+import type { PreprocessConfig } from '../../core/types.js';
+import { readLocalFile, unreadable, type LocalFileFacts, type Unreadable } from '../sources/local-file.js';
 import { toWire, type WireError } from './wire-error.js';
 
 /** What a worker is started with. */

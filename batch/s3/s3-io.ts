@@ -18,12 +18,12 @@ import { Worker } from 'node:worker_threads';
 
 import type { S3Client } from '@aws-sdk/client-s3';
 
-import { ResnetError } from '../core/errors.js';
-import { TransientStorageError } from '../labelling/errors.js';
-import { commitResult, fetchObject, type FetchedObject, type ObjectRef } from '../labelling/label-object.js';
-import { readResult, type ResultDoc, type StoredResult } from '../labelling/results.js';
-import { fromWire, toWire, type WireError } from './wire-error.js';
-import { workerEntry } from './worker-entry.js';
+import { ResnetError } from '../../core/errors.js';
+import { TransientStorageError } from '../../labelling/errors.js';
+import { commitResult, fetchObject, type FetchedObject, type ObjectRef } from '../../labelling/label-object.js';
+import { readResult, type ResultDoc, type StoredResult } from '../../labelling/results.js';
+import { fromWire, toWire, type WireError } from '../threads/wire-error.js';
+import { workerEntry } from '../threads/worker-entry.js';
 
 /** Options of one download (see `fetchObject`). */
 export interface FetchOptions {
@@ -235,5 +235,16 @@ export class S3IoThreads implements ObjectIo {
   /** Stops the threads; requests still in flight fail (an abandoned run's: S3 writes are whole or absent). */
   async close(): Promise<void> {
     await Promise.all(this.slots.map((s) => s.worker.terminate()));
+  }
+}
+
+/** The per-object S3 requests in `n` threads, or on this one (n = 0, or threads that cannot start). */
+export async function startObjectIo(s3: S3Client, n: number, log: (m: string) => void): Promise<ObjectIo> {
+  if (n <= 0) return inlineObjectIo(s3);
+  try {
+    return await S3IoThreads.start(n);
+  } catch (err) {
+    log(`S3 I/O threads could not start (${err instanceof Error ? err.message : String(err)}); S3 requests run on the main thread`);
+    return inlineObjectIo(s3);
   }
 }

@@ -4,11 +4,11 @@
  */
 import { parentPort } from 'node:worker_threads';
 
-import { commitResult, fetchObject, type FetchedObject } from '../labelling/label-object.js';
-import { readResult } from '../labelling/results.js';
+import { commitResult, fetchObject, type FetchedObject } from '../../labelling/label-object.js';
+import { readResult } from '../../labelling/results.js';
 import { defaultS3Client } from './s3-client.js';
 import { ioErrorToWire, type IoRequest, type IoResponse } from './s3-io.js';
-import { transferableBytes } from './transfer.js';
+import { transferableBytes } from '../threads/transfer.js';
 
 /** Bytes the thread can hand over without copying: a view of a whole buffer of its own. */
 function transferable(f: FetchedObject): { value: FetchedObject; transfer: ArrayBuffer[] } {

@@ -9,7 +9,7 @@ import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 
-import { InvalidArgumentError } from '../core/errors.js';
+import { InvalidArgumentError } from '../../core/errors.js';
 
 /** Provider names accepted by `--ep`. */
 export const EP_CHOICES = ['auto', 'cuda', 'webgpu', 'cpu'] as const;

@@ -5,7 +5,7 @@
  */
 import { parentPort, workerData } from 'node:worker_threads';
 
-import { ModelSession, type SessionOptions } from '../core/session.js';
+import { ModelSession, type SessionOptions } from '../../core/session.js';
 import { toWire, type WireError } from './wire-error.js';
 
 /** What the thread is started with. */

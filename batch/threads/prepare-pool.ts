@@ -11,9 +11,9 @@
 import os from 'node:os';
 import { Worker } from 'node:worker_threads';
 
-import type { PreprocessConfig } from '../core/types.js';
+import type { PreprocessConfig } from '../../core/types.js';
 import type { PrepareRequest, PrepareResponse, PrepareWorkerData } from './prepare-worker.js';
-import { readLocalFile, unreadable, type LocalFileFacts, type Unreadable } from './local-file.js';
+import { readLocalFile, unreadable, type LocalFileFacts, type Unreadable } from '../sources/local-file.js';
 import { isWholeBuffer, transferableBytes } from './transfer.js';
 import { fromWire } from './wire-error.js';
 import { workerEntry } from './worker-entry.js';

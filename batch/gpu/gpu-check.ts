@@ -16,11 +16,11 @@ import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
 
-import { Classifier } from '../core/classifier.js';
-import { writeResNet } from '../core/model-builder/index.js';
-import type { SessionOptions } from '../core/session.js';
-import { InferenceThread } from './infer-thread.js';
-import { runBatch } from './run-batch.js';
+import { Classifier } from '../../core/classifier.js';
+import { writeResNet } from '../../core/model-builder/index.js';
+import type { SessionOptions } from '../../core/session.js';
+import { InferenceThread } from '../threads/infer-thread.js';
+import { runBatch } from '../run-batch.js';
 
 const { values: args } = parseArgs({
   options: {

@@ -7,7 +7,7 @@
 import { mkdir, readFile, rename, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 
-import { parseResult, serializeResult, type ResultDoc, type SourceRef } from '../labelling/results.js';
+import { parseResult, serializeResult, type ResultDoc, type SourceRef } from '../../labelling/results.js';
 import { localLastModified, type LocalFileFacts } from './local-file.js';
 
 /** Bucket name recorded for local files. */

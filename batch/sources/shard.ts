@@ -5,7 +5,7 @@
  */
 import { createHash } from 'node:crypto';
 
-import { InvalidArgumentError } from '../core/errors.js';
+import { InvalidArgumentError } from '../../core/errors.js';
 
 /** One shard of `count`: index in [0, count). */
 export interface Shard {

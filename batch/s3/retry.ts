@@ -6,7 +6,7 @@
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 
-import { isTransientS3Error } from '../labelling/errors.js';
+import { isTransientS3Error } from '../../labelling/errors.js';
 
 /** Retry budget of one S3 call. */
 export interface RetryOptions {

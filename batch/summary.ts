@@ -1,0 +1,42 @@
+/** A run's statistics: busy time per pipeline stage, and the summary printed for people. */
+import type { BatchSummary, StageStats } from './types.js';
+
+/** Busy time and count of one pipeline stage, summed over its parallel lanes. */
+export class StageClock {
+  count = 0;
+  busyMs = 0;
+  constructor(readonly parallelism: number) {}
+  add(ms: number, n = 1): void {
+    this.count += n;
+    this.busyMs += ms;
+  }
+  stats(): StageStats {
+    return {
+      count: this.count,
+      busyMs: Math.round(this.busyMs),
+      parallelism: this.parallelism,
+      perSecond: this.busyMs > 0 ? Number(((this.count * 1000 * this.parallelism) / this.busyMs).toFixed(2)) : 0,
+    };
+  }
+}
+
+/** A few lines for people: counts, failures by code, img/s by stage. */
+export function formatSummary(s: BatchSummary): string {
+  const stage = (name: string, st: StageStats): string =>
+    `  ${name.padEnd(11)} ${String(st.count).padStart(7)} img  ${st.perSecond.toFixed(1).padStart(8)} img/s capacity  (${st.parallelism} lane${st.parallelism === 1 ? '' : 's'})`;
+  const failures = Object.entries(s.failuresByCode)
+    .sort((a, b) => b[1] - a[1])
+    .map(([c, n]) => `${c} ${n}`)
+    .join(', ');
+  return [
+    `${s.interrupted ? 'INTERRUPTED' : 'finished'}: ${s.listed} listed (shard ${s.shard.index}/${s.shard.count}), ${s.done} labelled, ${s.skipped} skipped, ${s.failed} failed (${s.unfinished} without a result) in ${(s.wallMs / 1000).toFixed(1)} s (${(s.setupMs / 1000).toFixed(1)} s set-up) = ${s.imagesPerSecond} img/s end to end`,
+    `model ${s.model} on ${s.ep}, mean batch ${s.meanBatch}, ${s.cpuMsPerImage} CPU-ms per image, main thread ${s.mainThreadMsPerImage} ms per image (at most ${s.mainThreadMsPerImage > 0 ? Math.round(1000 / s.mainThreadMsPerImage) : '-'} img/s on any hardware), decoding ${s.prepareMode === 'workers' ? 'on worker threads' : 'in the main thread'}`,
+    ...(failures ? [`failures: ${failures}`] : []),
+    stage('download', s.stages.download),
+    stage('decode', s.stages.decode),
+    stage('preprocess', s.stages.preprocess),
+    stage('inference', s.stages.inference),
+    stage('write', s.stages.write),
+    ...(s.manifestPath ? [`manifest: ${s.manifestPath}`] : []),
+  ].join('\n');
+}
