@@ -12,6 +12,7 @@ import {
 } from './errors.js';
 import { cachedModelPaths, defaultCacheDir, fetchModel } from './fetch/index.js';
 import { loadLabels, type ClassLabel } from './labels.js';
+import { describeModel, readOnnxHeader, type ModelInfo } from './model-info.js';
 import { averagedSoftmax, topK } from './postprocess.js';
 import { preprocess, tenCrop } from './preprocess.js';
 import { getZooModel, ZOO_MODELS } from './registry.js';
@@ -126,6 +127,8 @@ export class Classifier {
     /** Preprocessing recipe, adapted to the model's input size. */
     readonly preprocessConfig: PreprocessConfig,
     private readonly maxPixels: number | undefined,
+    /** What the model is, for users (`GET /model`): sizes, classes, trained or not. */
+    readonly info: ModelInfo,
   ) {}
 
   /**
@@ -153,7 +156,19 @@ export class Classifier {
       session.inputSize === base.cropSize
         ? base
         : { ...base, cropSize: session.inputSize, resizeShortSide: Math.round((session.inputSize * base.resizeShortSide) / base.cropSize) };
-    return new Classifier(resolved.modelId, session, labels, cfg, opts.maxPixels);
+    const header = await readOnnxHeader(resolved.modelPath).catch(async (err: unknown) => {
+      await session.dispose();
+      throw err;
+    });
+    const info = describeModel({
+      id: resolved.modelId,
+      inputSize: session.inputSize,
+      numClasses: session.numClasses,
+      maxBatch: session.maxBatch,
+      resizeShortSide: cfg.resizeShortSide,
+      header,
+    });
+    return new Classifier(resolved.modelId, session, labels, cfg, opts.maxPixels, info);
   }
 
   /** Number of classes the model outputs. */

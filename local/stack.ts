@@ -8,7 +8,7 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 
-import { ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
+import { S3Client } from '@aws-sdk/client-s3';
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2, Context, S3Event } from 'aws-lambda';
 import S3rver from 's3rver';
 
@@ -24,10 +24,9 @@ import {
   type HandlerClassifier,
 } from '../functions/index.js';
 import { isTransientS3Error } from '../labelling/errors.js';
-import { readResult, type ResultDoc } from '../labelling/results.js';
 import { BodyTooLargeError, ConcurrencyGate, LAMBDA_MAX_PAYLOAD, localContext, readBody, sendApiResult, sendJsonError, toApiEvent } from './http-adapter.js';
 import { toAwsEvent } from './s3-events.js';
-import { WEB_PAGE } from './web.js';
+import { createWebRoutes } from './web-routes.js';
 
 /** s3rver's fixed credentials; clients of the local stack must sign with them. */
 export const LOCAL_CREDENTIALS = { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' } as const;
@@ -101,14 +100,6 @@ function listen(server: http.Server, port: number, host: string): Promise<number
   });
 }
 
-async function recentResults(s3: S3Client, cfg: FunctionConfig, bucket: string, modelId: string, limit: number): Promise<ResultDoc[]> {
-  const resultsBucket = cfg.resultsBucket ?? bucket;
-  const listed = await s3.send(new ListObjectsV2Command({ Bucket: resultsBucket, Prefix: `${cfg.resultsPrefix}${modelId}/${bucket}/` }));
-  const newest = (listed.Contents ?? []).sort((a, b) => (b.LastModified?.getTime() ?? 0) - (a.LastModified?.getTime() ?? 0)).slice(0, limit);
-  const docs = await Promise.all(newest.map((o) => readResult(s3, resultsBucket, o.Key!)));
-  return docs.flatMap((d) => (d ? [d.doc] : []));
-}
-
 /**
  * Starts s3rver, the API and the event wiring.
  * @throws the core's errors when the model cannot be loaded (e.g. MODEL_NOT_CACHED / DOWNLOAD_FAILED offline)
@@ -167,21 +158,11 @@ export async function startLocalStack(opts: LocalStackOptions = {}): Promise<Loc
     });
   });
 
+  const web = createWebRoutes({ s3, s3Endpoint, config, bucket, modelId: classifier.modelId });
   const gate = new ConcurrencyGate(opts.concurrency ?? 4, opts.queue ?? 64);
   const server = http.createServer((req, res) => {
     void (async () => {
-      const url = new URL(req.url ?? '/', 'http://localhost');
-      if (req.method === 'GET' && (url.pathname === '/' || url.pathname === '/index.html')) {
-        res.writeHead(200, { 'content-type': 'text/html; charset=utf-8' });
-        res.end(WEB_PAGE);
-        return;
-      }
-      if (req.method === 'GET' && url.pathname === '/recent') {
-        const docs = await recentResults(s3, config, bucket, classifier.modelId, 12);
-        res.writeHead(200, { 'content-type': 'application/json' });
-        res.end(JSON.stringify({ results: docs }));
-        return;
-      }
+      if (await web(req, res)) return;
       if (!(await gate.tryEnter())) {
         req.resume();
         sendJsonError(res, 429, 'THROTTLED', 'Too many requests in flight; retry after a moment.', { 'retry-after': '1' });

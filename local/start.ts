@@ -87,7 +87,7 @@ try {
   const s3 = stack.s3Endpoint;
   console.log(`resnet-serverless local stack
   model        ${stack.modelId}
-  API          ${stack.apiUrl}   (POST /classify, POST /uploads, GET /results/{key}; web page at /)
+  API          ${stack.apiUrl}   (GET /model, POST /classify, POST /uploads, GET /results/{key}; web page at /)
   S3           ${s3}   (credentials S3RVER / S3RVER, path-style)
   bucket       s3://${stack.bucket}/   uploads → tags + s3://${stack.bucket}/${stack.resultsPrefix}${stack.modelId}/${stack.bucket}/<key>.json
 

@@ -11,7 +11,7 @@ import { InvalidArgumentError } from '../errors.js';
 import { encodeModel } from './onnx-model.js';
 import { resnetGraph, type ResNetSpec } from './resnet-graph.js';
 
-export { BUILDER_REVISION } from './resnet-graph.js';
+export { BUILDER_PRODUCER, BUILDER_REVISION } from './resnet-graph.js';
 
 /** What to build. */
 export interface ResNetBuildOptions {

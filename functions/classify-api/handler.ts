@@ -1,5 +1,5 @@
 /**
- * classify-api: API Gateway HTTP API (payload v2) — POST /classify, POST /uploads,
+ * classify-api: API Gateway HTTP API (payload v2) — POST /classify, GET /model, POST /uploads,
  * GET /results/{key}. See api/openapi.yaml.
  */
 import middy from '@middy/core';

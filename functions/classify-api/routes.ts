@@ -151,6 +151,12 @@ export async function getResult(event: APIGatewayProxyEventV2, deps: FunctionDep
   return json(200, stored.doc);
 }
 
+/** GET /model: what the endpoint serves (id, input size, classes, untrained or not), from the core. */
+export async function getModel(deps: FunctionDeps): Promise<Response> {
+  const classifier = await deps.classifier();
+  return json(200, classifier.info, { 'cache-control': 'no-cache' });
+}
+
 /** Routes an HTTP API event; unknown routes are 404 JSON. */
 export async function route(event: APIGatewayProxyEventV2, deps: FunctionDeps): Promise<Response> {
   const method = event.requestContext.http.method.toUpperCase();
@@ -159,6 +165,7 @@ export async function route(event: APIGatewayProxyEventV2, deps: FunctionDeps): 
     if (method !== 'POST') throw new HttpError(405, 'METHOD_NOT_ALLOWED', 'Use POST /classify.', { headers: { allow: 'POST' } });
     return classify(event, deps);
   }
+  if (path === '/model' && method === 'GET') return getModel(deps);
   if (path === '/uploads' && method === 'POST') return createUpload(event, deps);
   if (path.startsWith('/results/') && method === 'GET') return getResult(event, deps);
   throw new HttpError(404, 'NOT_FOUND', `No route ${method} ${path}; see the OpenAPI document (api/openapi.yaml).`);

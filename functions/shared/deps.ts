@@ -12,7 +12,7 @@ import { createObservability, type Observability } from './middleware.js';
 import { getClassifier } from './model.js';
 
 /** The part of the core's Classifier the handlers use. */
-export type HandlerClassifier = Pick<Classifier, 'modelId' | 'classify' | 'numClasses'>;
+export type HandlerClassifier = Pick<Classifier, 'modelId' | 'classify' | 'numClasses' | 'info'>;
 
 /** Injected dependencies of a handler. */
 export interface FunctionDeps {

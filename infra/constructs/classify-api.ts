@@ -1,5 +1,5 @@
 /**
- * The classify HTTP API: POST /classify, POST /uploads, GET /results/{key+} on the classify-api
+ * The classify HTTP API: POST /classify, GET /model, POST /uploads, GET /results/{key+} on the classify-api
  * function. IAM authorisation by default (JWT or a Cognito user pool by context), stage
  * throttling, JSON access logs, and CORS only when origins are configured.
  */
@@ -78,6 +78,7 @@ export class ClassifyApi extends Construct {
     acknowledge(props.handler, [['Serverless-LambdaDLQ', 'Invoked synchronously by API Gateway: the caller gets the error response; there is no asynchronous event to dead-letter.']]);
     const integration = new HttpLambdaIntegration('Classify', props.handler.fn);
     this.api.addRoutes({ path: '/classify', methods: [apigw.HttpMethod.POST], integration });
+    this.api.addRoutes({ path: '/model', methods: [apigw.HttpMethod.GET], integration });
     this.api.addRoutes({ path: '/uploads', methods: [apigw.HttpMethod.POST], integration });
     this.api.addRoutes({ path: '/results/{key+}', methods: [apigw.HttpMethod.GET], integration });
 

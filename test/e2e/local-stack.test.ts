@@ -77,6 +77,7 @@ describe('local stack', () => {
     const slow = {
       modelId: classifier.modelId,
       numClasses: classifier.numClasses,
+      info: classifier.info,
       classify: async (b: Uint8Array, o?: { top?: number }) => {
         await new Promise((r) => setTimeout(r, 300));
         return classifier.classify(b, o);

@@ -125,7 +125,7 @@ describe('queues', () => {
 describe('HTTP API', () => {
   it('authorises every route with IAM', () => {
     const routes = ofType('AWS::ApiGatewayV2::Route').map(([, r]) => r.Properties);
-    expect(routes.map((r) => r.RouteKey).sort()).toEqual(['GET /results/{key+}', 'POST /classify', 'POST /uploads']);
+    expect(routes.map((r) => r.RouteKey).sort()).toEqual(['GET /model', 'GET /results/{key+}', 'POST /classify', 'POST /uploads']);
     for (const r of routes) expect(r.AuthorizationType).toBe('AWS_IAM');
     s.template.hasResourceProperties('AWS::ApiGatewayV2::Api', { ProtocolType: 'HTTP', CorsConfiguration: Match.absent() });
   });

@@ -42,6 +42,9 @@ export function counting(inner: HandlerClassifier): HandlerClassifier & { calls:
     get numClasses() {
       return inner.numClasses;
     },
+    get info() {
+      return inner.info;
+    },
     classify(bytes: Uint8Array, opts?: { top?: number }) {
       c.calls += 1;
       return inner.classify(bytes, opts);

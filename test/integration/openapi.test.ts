@@ -16,7 +16,7 @@ interface Doc {
 test('the OpenAPI document describes every route and every status the API returns', async () => {
   const doc = yaml.load(await readFile(path.join(REPO_ROOT, 'api/openapi.yaml'), 'utf8')) as Doc;
   expect(doc.openapi).toMatch(/^3\./);
-  expect(Object.keys(doc.paths).sort()).toEqual(['/classify', '/results/{key}', '/uploads']);
+  expect(Object.keys(doc.paths).sort()).toEqual(['/classify', '/model', '/results/{key}', '/uploads']);
   const classify = Object.keys(doc.paths['/classify']!.post!.responses);
   for (const status of new Set(Object.values(STATUS_BY_CODE))) expect(classify).toContain(String(status));
   for (const s of ['200', '400', '413', '415', '422', '429', '500']) expect(classify).toContain(s);

@@ -187,6 +187,7 @@ describe('s3-tagger against a local S3 server', () => {
     const stopping = {
       modelId: classifier.modelId,
       numClasses: classifier.numClasses,
+      info: classifier.info,
       classify: async (b: Uint8Array, o?: { top?: number }) => {
         await s3.pause();
         return classifier.classify(b, o);
