@@ -81,6 +81,14 @@ describe('classify-api (HTTP API payload v2)', () => {
     expect([res.status, errorCode(res.body)]).toEqual([422, 'CORRUPT_IMAGE']);
   });
 
+  test('GET /model: the served model from the core (id, input size, labels, untrained with the command that fetches the trained one)', async () => {
+    const res = await call({ method: 'GET', path: '/model' });
+    expect(res.status).toBe(200);
+    expect(res.body).toEqual(JSON.parse(JSON.stringify(classifier.info)));
+    expect(res.body).toMatchObject({ id: TEST_MODEL_ID, inputSize: 224, numClasses: 1000, untrained: true, trained: { id: 'resnet18-v2', fetchCommand: 'npx resnet fetch resnet18-v2' } });
+    expect((await call({ method: 'POST', path: '/model' })).status).toBe(404);
+  });
+
   test('unknown route → 404 JSON; GET /classify → 405', async () => {
     expect((await call({ method: 'GET', path: '/nope' })).status).toBe(404);
     const r = await call({ method: 'GET', path: '/classify' });
