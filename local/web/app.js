@@ -118,8 +118,7 @@ function newCard(file) {
   return { card, body, state, name };
 }
 
-async function classify(file, viaS3) {
-  const c = newCard(file);
+async function classify(file, viaS3, c) {
   c.state.textContent = 'Classifying…';
   const type = file.type || 'application/octet-stream';
   const r = await call('/classify', { method: 'POST', headers: { 'content-type': type }, body: file });
@@ -130,6 +129,7 @@ async function classify(file, viaS3) {
     announce(c.name + ': ' + r.body.labels[0].name + ' ' + pct(r.body.labels[0].score));
   } else {
     c.body.append(errorBox(r.body.error, r.status));
+    if (r.body.error.code === 'PAYLOAD_TOO_LARGE' && !viaS3) c.body.append(el('p', { className: 'muted' }, 'Tick “Also upload to S3” to have it labelled through S3 instead.'));
     c.card.classList.add('failed');
     announce(c.name + ': error ' + r.body.error.code);
   }
@@ -200,7 +200,11 @@ async function upload(file, type, c) {
 function enqueue(files) {
   const list = Array.from(files || []).filter((f) => f && f.size !== undefined);
   const viaS3 = $('viaS3').checked;
-  for (const f of list) queue = queue.then(() => classify(f, viaS3)).catch((err) => announce('Unexpected error: ' + err.message));
+  // Cards appear at once (waiting); the images are classified one after another, in order.
+  for (const f of list) {
+    const c = newCard(f);
+    queue = queue.then(() => classify(f, viaS3, c)).catch((err) => announce('Unexpected error: ' + err.message));
+  }
   return queue;
 }
 
