@@ -247,6 +247,12 @@ maybe('local stack web page in headless Chromium', () => {
       await page.click('#older');
     }
     expect(seen).toEqual(newestFirst);
+    // The route the upload card polls finds these keys too, with their tags and result.
+    for (const key of keys.slice(0, 2)) {
+      const o = (await page.evaluate(async (k) => (await fetch(`/objects/${encodeURIComponent(k)}`)).json(), key)) as { tags: unknown[] };
+      expect(o).toMatchObject({ key, object: { contentType: 'image/jpeg' }, result: { key, model: TEST_MODEL_ID } });
+      expect(o.tags).toEqual(expect.arrayContaining([{ key: 'resnet:model', value: TEST_MODEL_ID }]));
+    }
     await page.click('#newer');
     await page.waitForFunction(() => (globalThis as unknown as { document: { getElementById(id: string): { textContent: string } } }).document.getElementById('page-info').textContent !== '');
 
