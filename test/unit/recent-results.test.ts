@@ -1,5 +1,5 @@
 /** The local stack's recent results: pages over the newest-first listing, and the label filter. */
-import type { ResultDoc } from '../../functions/shared/results.js';
+import type { ResultDoc } from '../../labelling/results.js';
 import { matchesLabel, readPage, type ResultEntry } from '../../local/recent-results.js';
 
 function doc(key: string, names: string[] | { code: string }): ResultDoc {
