@@ -1,4 +1,7 @@
-/** A run's statistics: busy time per pipeline stage, and the summary printed for people. */
+/** A run's statistics: busy time per pipeline stage, the run's summary, and its lines for people. */
+import { performance } from 'node:perf_hooks';
+
+import type { RunContext } from './stages/context.js';
 import type { BatchSummary, StageStats } from './types.js';
 
 /** Busy time and count of one pipeline stage, summed over its parallel lanes. */
@@ -18,6 +21,47 @@ export class StageClock {
       perSecond: this.busyMs > 0 ? Number(((this.count * 1000 * this.parallelism) / this.busyMs).toFixed(2)) : 0,
     };
   }
+}
+
+/** What the pipeline measured around its stages (all from `performance.now()` and `process.cpuUsage()`). */
+export interface PipelineMeasures {
+  /** When the stages started, in ms. */
+  pipelineStart: number;
+  /** The process's CPU time while they ran. */
+  cpu: NodeJS.CpuUsage;
+  /** The main thread's busy time while they ran, in ms. */
+  mainMs: number;
+}
+
+/** The summary of a finished run: its counts, rates and stage statistics, wall time up to now. */
+export function summarise(run: RunContext, m: PipelineMeasures): BatchSummary {
+  const { state, clocks, manifest } = run;
+  const { counts } = state;
+  const wallMs = performance.now() - run.started;
+  return {
+    model: run.model,
+    ep: run.ep,
+    shard: run.shard,
+    ...counts,
+    unfinished: state.unfinished,
+    failuresByCode: state.failuresByCode,
+    interrupted: !state.sourceExhausted || state.hardStopped,
+    wallMs: Math.round(wallMs),
+    setupMs: Math.round(m.pipelineStart - run.started),
+    imagesPerSecond: Number((((counts.done + counts.failed) * 1000) / Math.max(1, performance.now() - m.pipelineStart)).toFixed(2)),
+    cpuMsPerImage: Number(((m.cpu.user + m.cpu.system) / 1000 / Math.max(1, counts.done + counts.failed)).toFixed(1)),
+    mainThreadMsPerImage: Number((m.mainMs / Math.max(1, counts.done + counts.failed)).toFixed(2)),
+    prepareMode: run.pool.mode,
+    meanBatch: state.batches ? Number((state.tensorsInferred / state.batches).toFixed(2)) : 0,
+    stages: {
+      download: clocks.download.stats(),
+      decode: clocks.decode.stats(),
+      preprocess: clocks.preprocess.stats(),
+      inference: clocks.inference.stats(),
+      write: clocks.write.stats(),
+    },
+    ...(manifest ? { manifestPath: manifest.path } : {}),
+  };
 }
 
 /** A few lines for people: counts, failures by code, img/s by stage. */
