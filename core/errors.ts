@@ -19,7 +19,8 @@ export type ErrorCode =
   | 'INVALID_LABELS'
   | 'DOWNLOAD_FAILED'
   | 'CHECKSUM_MISMATCH'
-  | 'INVALID_ARGUMENT';
+  | 'INVALID_ARGUMENT'
+  | 'CANNOT_QUANTIZE';
 
 /** Base class: `code` is stable, `message` is for people, `cause` keeps the original error. */
 export class ResnetError extends Error {

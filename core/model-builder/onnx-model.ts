@@ -4,32 +4,42 @@
  */
 import { type LazyBytes, ProtoWriter } from './proto-writer.js';
 
-/** A node attribute; ONNX attribute types INT, INTS and FLOAT. */
+/**
+ * A node attribute; ONNX attribute types INT, INTS and FLOAT, or an already encoded AttributeProto
+ * (`encoded`, any type: what a model read by `decodeModel` carries through unchanged).
+ */
 export type OnnxAttribute =
   | { readonly name: string; readonly int: number }
   | { readonly name: string; readonly ints: readonly number[] }
-  | { readonly name: string; readonly float: number };
+  | { readonly name: string; readonly float: number }
+  | { readonly name: string; readonly encoded: Uint8Array };
 
 /** One operator application. */
 export interface OnnxNode {
   readonly opType: string;
+  /** Operator set domain. @default '' (the standard ai.onnx operators) */
+  readonly domain?: string;
   readonly name: string;
   readonly inputs: readonly string[];
   readonly outputs: readonly string[];
   readonly attributes?: readonly OnnxAttribute[];
 }
 
-/** A float32 initializer whose little-endian bytes are produced lazily. */
+/** An initializer whose little-endian bytes are produced lazily. */
 export interface OnnxInitializer {
   readonly name: string;
   readonly dims: readonly number[];
   readonly data: LazyBytes;
+  /** TensorProto.DataType (1 float, 2 uint8, 3 int8, 6 int32, 7 int64). @default 1 */
+  readonly dataType?: number;
 }
 
-/** A float32 graph input or output; a string dimension is symbolic (dynamic). */
+/** A graph input or output; a string dimension is symbolic (dynamic); `dims` null leaves the shape out. */
 export interface OnnxValueInfo {
   readonly name: string;
-  readonly dims: readonly (number | string)[];
+  readonly dims: readonly (number | string)[] | null;
+  /** TensorProto.DataType of the elements. @default 1 (float) */
+  readonly elemType?: number;
 }
 
 /** A complete single-graph model. */
@@ -51,7 +61,7 @@ export interface OnnxModel {
 const MODEL = { irVersion: 1, producerName: 2, producerVersion: 3, docString: 6, graph: 7, opsetImport: 8 } as const;
 const OPSET_ID = { domain: 1, version: 2 } as const;
 const GRAPH = { node: 1, name: 2, initializer: 5, input: 11, output: 12 } as const;
-const NODE = { input: 1, output: 2, name: 3, opType: 4, attribute: 5 } as const;
+const NODE = { input: 1, output: 2, name: 3, opType: 4, attribute: 5, domain: 7 } as const;
 const ATTRIBUTE = { name: 1, f: 2, i: 3, ints: 8, type: 20 } as const;
 const TENSOR = { dims: 1, dataType: 2, name: 8, rawData: 9 } as const;
 const VALUE_INFO = { name: 1, type: 2 } as const;
@@ -65,8 +75,10 @@ const ATTRIBUTE_TYPE = { float: 1, int: 2, ints: 7 } as const;
 
 const DATA_TYPE_FLOAT = 1;
 
-function encodeAttribute(a: OnnxAttribute): ProtoWriter {
+/** Encodes one attribute as an AttributeProto message. */
+export function encodeAttribute(a: OnnxAttribute): ProtoWriter {
   const w = new ProtoWriter().string(ATTRIBUTE.name, a.name);
+  if ('encoded' in a) return w;
   if ('int' in a) w.int(ATTRIBUTE.i, a.int).int(ATTRIBUTE.type, ATTRIBUTE_TYPE.int);
   else if ('ints' in a) w.ints(ATTRIBUTE.ints, a.ints).int(ATTRIBUTE.type, ATTRIBUTE_TYPE.ints);
   else w.float(ATTRIBUTE.f, a.float).int(ATTRIBUTE.type, ATTRIBUTE_TYPE.float);
@@ -78,25 +90,32 @@ function encodeNode(n: OnnxNode): ProtoWriter {
   for (const i of n.inputs) w.string(NODE.input, i);
   for (const o of n.outputs) w.string(NODE.output, o);
   w.string(NODE.name, n.name).string(NODE.opType, n.opType);
-  for (const a of n.attributes ?? []) w.message(NODE.attribute, encodeAttribute(a));
+  for (const a of n.attributes ?? []) {
+    if ('encoded' in a) w.bytes(NODE.attribute, a.encoded);
+    else w.message(NODE.attribute, encodeAttribute(a));
+  }
+  if (n.domain) w.string(NODE.domain, n.domain);
   return w;
 }
 
 function encodeInitializer(t: OnnxInitializer): ProtoWriter {
   return new ProtoWriter()
     .ints(TENSOR.dims, t.dims)
-    .int(TENSOR.dataType, DATA_TYPE_FLOAT)
+    .int(TENSOR.dataType, t.dataType ?? DATA_TYPE_FLOAT)
     .string(TENSOR.name, t.name)
     .lazyBytes(TENSOR.rawData, t.data);
 }
 
 function encodeValueInfo(v: OnnxValueInfo): ProtoWriter {
-  const shape = new ProtoWriter();
-  for (const d of v.dims) {
-    const dim = typeof d === 'number' ? new ProtoWriter().int(DIMENSION.value, d) : new ProtoWriter().string(DIMENSION.param, d);
-    shape.message(SHAPE.dim, dim);
+  const tensorType = new ProtoWriter().int(TENSOR_TYPE.elemType, v.elemType ?? DATA_TYPE_FLOAT);
+  if (v.dims !== null) {
+    const shape = new ProtoWriter();
+    for (const d of v.dims) {
+      const dim = typeof d === 'number' ? new ProtoWriter().int(DIMENSION.value, d) : new ProtoWriter().string(DIMENSION.param, d);
+      shape.message(SHAPE.dim, dim);
+    }
+    tensorType.message(TENSOR_TYPE.shape, shape);
   }
-  const tensorType = new ProtoWriter().int(TENSOR_TYPE.elemType, DATA_TYPE_FLOAT).message(TENSOR_TYPE.shape, shape);
   const type = new ProtoWriter().message(TYPE.tensorType, tensorType);
   return new ProtoWriter().string(VALUE_INFO.name, v.name).message(VALUE_INFO.type, type);
 }
@@ -113,7 +132,7 @@ export function encodeModel(m: OnnxModel): ProtoWriter {
   for (const v of m.inputs) graph.message(GRAPH.input, encodeValueInfo(v));
   // IR version 3 (opset 7's era) requires every initializer to be declared as a graph input too.
   if (m.irVersion < 4) {
-    for (const t of m.initializers) graph.message(GRAPH.input, encodeValueInfo({ name: t.name, dims: t.dims }));
+    for (const t of m.initializers) graph.message(GRAPH.input, encodeValueInfo({ name: t.name, dims: t.dims, elemType: t.dataType }));
   }
   for (const v of m.outputs) graph.message(GRAPH.output, encodeValueInfo(v));
 
