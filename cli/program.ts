@@ -13,6 +13,7 @@ import { ZOO_MODELS } from '../core/registry.js';
 import { humanBlock, humanError, jsonErrorLine, jsonLine, table } from './format.js';
 import { expandInputs, readImages } from './inputs.js';
 import { createProgress } from './progress.js';
+import { registerQuantizeCommand } from './quantize.js';
 import { validateFolder } from './validate.js';
 
 function positiveInt(v: string): number {
@@ -208,6 +209,7 @@ export function buildProgram(): Command {
     });
 
   registerBatchCommand(program);
+  registerQuantizeCommand(program);
 
   return program;
 }

@@ -75,8 +75,9 @@ type ProtoReader = protobuf.Reader;
 const textDecoder = new TextDecoder();
 
 function int64(r: ProtoReader): number {
-  const v = r.int64();
-  return typeof v === 'number' ? v : (v as protobuf.Long).toNumber();
+  // protobufjs returns a number when Long.js is not installed, else a Long with toNumber().
+  const v: unknown = r.int64();
+  return typeof v === 'number' ? v : (v as { toNumber(): number }).toNumber();
 }
 
 /** Reads a repeated integer field whether packed (wire type 2) or not. */
@@ -228,7 +229,8 @@ export function decodeModel(bytes: Uint8Array): DecodedModel {
   let producerName = '';
   let producerVersion = '';
   const opsets: Array<{ domain: string; version: number }> = [];
-  let graph: Omit<DecodedModel, 'irVersion' | 'producerName' | 'producerVersion' | 'opsets'> | null = null;
+  type Graph = Omit<DecodedModel, 'irVersion' | 'producerName' | 'producerVersion' | 'opsets'>;
+  let graph = null as Graph | null;
   try {
     fields(r, bytes.length, (field) => {
       if (field === 1) irVersion = int64(r);
@@ -273,5 +275,5 @@ export function decodeModel(bytes: Uint8Array): DecodedModel {
     throw new InvalidModelError(`it is not a readable ONNX ModelProto (${err instanceof Error ? err.message : String(err)})`, err);
   }
   if (graph === null || irVersion === 0) throw new InvalidModelError('it is not an ONNX model (no graph or IR version found)');
-  return { irVersion, producerName, producerVersion, opsets, ...(graph as NonNullable<typeof graph>) };
+  return { irVersion, producerName, producerVersion, opsets, ...graph };
 }
