@@ -27,6 +27,11 @@ export interface ResnetConfig {
   readonly memoryMb: number;
   /** Memory of the classify-api function, MB. @default memoryMb */
   readonly apiMemoryMb: number;
+  /**
+   * onnxruntime intra-op threads of every classifying function (ORT_THREADS).
+   * @default undefined: each function's vCPU share by its memory, see infra/session-sizing.ts
+   */
+  readonly ortThreads?: number;
   /** Timeout of the s3-tagger and sqs-worker, seconds; the queues' visibility is 6x this. @default 60 */
   readonly timeoutSeconds: number;
   /** Timeout of the classify-api function, seconds (API Gateway stops waiting at 30 s). @default 29 */
@@ -116,7 +121,7 @@ export const CONTEXT_DEFAULTS = {
 
 /** Every context key the app reads; anything else without a namespace (`@aws-cdk/...`, `aws:...`) is a typo. */
 export const CONTEXT_KEYS = [
-  'modelId', 'modelSource', 'modelDir', 'architecture', 'memoryMb', 'apiMemoryMb', 'timeoutSeconds',
+  'modelId', 'modelSource', 'modelDir', 'architecture', 'memoryMb', 'apiMemoryMb', 'ortThreads', 'timeoutSeconds',
   'apiTimeoutSeconds', 'reservedConcurrency', 'apiReservedConcurrency', 'workerMaxConcurrency', 'sqsBatchSize',
   'logRetentionDays', 'bucketName', 'uploadsPrefix', 'resultsPrefix', 'uploadsExpirationDays', 'topK', 'maxPixels',
   'apiAuth', 'jwtIssuer', 'jwtAudience', 'corsOrigins', 'apiRateLimit', 'apiBurstLimit', 'sweepSchedule',
@@ -198,6 +203,7 @@ export function loadConfig(read: ContextReader, allKeys?: readonly string[]): Re
     architecture: p.oneOf('architecture', CONTEXT_DEFAULTS.architecture, ['x86_64', 'arm64'] as const),
     memoryMb,
     apiMemoryMb: p.int('apiMemoryMb', memoryMb, 128, 10240, 'MB'),
+    ortThreads: p.optionalInt('ortThreads', 1, 6, 'threads'),
     timeoutSeconds,
     apiTimeoutSeconds: p.int('apiTimeoutSeconds', CONTEXT_DEFAULTS.apiTimeoutSeconds, 1, 29, 'seconds (API Gateway gives up after 30 s)'),
     reservedConcurrency: p.optionalInt('reservedConcurrency', 1, 10_000),

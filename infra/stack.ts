@@ -15,6 +15,7 @@ import { Monitoring } from './constructs/monitoring.js';
 import { Storage } from './constructs/storage.js';
 import { UploadPipeline } from './constructs/upload-pipeline.js';
 import { applyNagSuppressions } from './nag-suppressions.js';
+import { sessionEnvironment } from './session-sizing.js';
 
 /** Props of {@link ResnetStack}. */
 export interface ResnetStackProps extends StackProps {
@@ -60,7 +61,8 @@ export class ResnetStack extends Stack {
       new ClassifierFunction(this, id, {
         entry, description, architecture: c.architecture, memoryMb: o.memoryMb, timeoutSeconds: o.timeoutSeconds,
         reservedConcurrency: o.reserved, logRetentionDays: c.logRetentionDays, packaging: o.classifies ? this.packaging : undefined,
-        environment: shared, serviceName: entry.split('/')[1], metricsNamespace: METRICS_NAMESPACE,
+        environment: o.classifies ? { ...shared, ...sessionEnvironment(o.memoryMb, c.ortThreads) } : shared,
+        serviceName: entry.split('/')[1], metricsNamespace: METRICS_NAMESPACE,
       });
     const worker = { memoryMb: c.memoryMb, timeoutSeconds: c.timeoutSeconds, reserved: c.reservedConcurrency, classifies: true };
     this.tagger = fn('S3Tagger', 'functions/s3-tagger/handler.ts', 'Labels uploaded images: S3 tags and a result object', worker);

@@ -8,6 +8,10 @@
  * JavaScript stages are single-threaded, so one thread keeps the comparison honest),
  * --models 18,50, --image path (an extra image to measure).
  *
+ * A second table times each model's int8 version (`resnet quantize`'s engine: per-channel weights,
+ * minmax ranges from the shared photos) against the float32 file, the two `session.run`s on the same
+ * tensor back to back in alternating order, and prints int8/fp32 against the 0.6× target.
+ *
  * Fairness: the floor session is created with exactly the pipeline's options (`ortSessionOptions`),
  * and each run times the pipeline's `ModelSession.run` and the bare `session.run` back to back on the
  * same tensor, alternating which goes first, so load from other processes hits both alike. The
@@ -16,7 +20,6 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import * as ort from 'onnxruntime-node';
 import sharp from 'sharp';
 import { decodeImage } from '../core/decode.js';
@@ -25,25 +28,16 @@ import { softmax } from '../core/postprocess.js';
 import { preprocess } from '../core/preprocess.js';
 import { ModelSession, ortSessionOptions } from '../core/session.js';
 import { IMAGENET_PREPROCESS } from '../core/types.js';
+import { calibrationTensors, int8Model } from './int8-model.js';
 import { median } from './median.js';
+import { arg, repoRoot } from './script-args.js';
 
 const TARGET_PREPROCESS_MS = 150;
 const TARGET_OVERHEAD = 0.1;
+/** ResNet-50's int8 inference time as a share of float32's that the quantizer must reach. */
+const TARGET_INT8_RATIO = 0.6;
 
-function repoRoot(): string {
-  let dir = path.dirname(fileURLToPath(import.meta.url));
-  while (!fs.existsSync(path.join(dir, 'package.json'))) {
-    const up = path.dirname(dir);
-    if (up === dir) throw new Error('package.json not found above the bench script');
-    dir = up;
-  }
-  return dir;
-}
 
-function arg(name: string, fallback: string): string {
-  const i = process.argv.indexOf(`--${name}`);
-  return i >= 0 && i + 1 < process.argv.length ? process.argv[i + 1] : fallback;
-}
 
 async function timeIt<T>(fn: () => Promise<T> | T): Promise<[T, number]> {
   const t0 = performance.now();
@@ -75,6 +69,14 @@ async function model(cacheDir: string, depth: 18 | 50): Promise<string> {
     await writeResNet({ depth, version: 1, batch: 1, seed: 0 }, file);
   }
   return file;
+}
+
+/** The CPU's integer dot-product features that onnxruntime's int8 kernels use (x86 VNNI, AVX2; Arm dotprod/i8mm). */
+function cpuFlags(): string {
+  const info = fs.existsSync('/proc/cpuinfo') ? fs.readFileSync('/proc/cpuinfo', 'utf8') : '';
+  const flags = new Set((/^(flags|Features)\s*:(.*)$/m.exec(info)?.[2] ?? '').trim().split(/\s+/));
+  const wanted = ['avx512_vnni', 'avx_vnni', 'avx512bw', 'avx2', 'asimddp', 'i8mm'].filter((x) => flags.has(x));
+  return wanted.length ? wanted.join(' ') : 'none of avx2/avx512_vnni/avx_vnni/asimddp/i8mm';
 }
 
 interface Row {
@@ -152,8 +154,35 @@ async function main(): Promise<void> {
     await raw.release();
   }
 
-  const loadavg = (): string => os.loadavg().map((l) => l.toFixed(2)).join(' ');
   const f = (n: number): string => (n < 1 ? n.toFixed(2) : n < 10 ? n.toFixed(1) : n.toFixed(0));
+  const int8Rows: string[] = [];
+  for (const depth of depths) {
+    const fp32Path = await model(cacheDir, depth);
+    const int8Path = await int8Model(fp32Path, () => calibrationTensors(path.resolve(root, '../shared/images')));
+    const fp32 = await ort.InferenceSession.create(fp32Path, ortSessionOptions({ threads }));
+    const int8 = await ort.InferenceSession.create(int8Path, ortSessionOptions({ threads }));
+    const tensor = preprocess(await decodeImage(images[0].bytes, { minShortSide: cfg.resizeShortSide }), cfg);
+    const feed = { [fp32.inputNames[0]]: new ort.Tensor('float32', tensor, [1, 3, cfg.cropSize, cfg.cropSize]) };
+    const t = { fp32: [] as number[], int8: [] as number[], ratio: [] as number[] };
+    for (let i = 0; i < runs + 2; i++) {
+      const order = i % 2 === 0 ? [fp32, int8] : [int8, fp32];
+      const d: number[] = [];
+      for (const s of order) d.push((await timeIt(() => s.run(feed)))[1]);
+      const [dFp32, dInt8] = i % 2 === 0 ? d : [d[1], d[0]];
+      if (i < 2) continue;
+      t.fp32.push(dFp32);
+      t.int8.push(dInt8);
+      t.ratio.push(dInt8 / dFp32);
+    }
+    const ratio = median(t.ratio);
+    const verdict = depth === 50 ? ` (${ratio <= TARGET_INT8_RATIO ? 'meets' : 'MISSES'} ≤ ${TARGET_INT8_RATIO}×)` : '';
+    int8Rows.push(`| ResNet-${depth} | ${f(median(t.fp32))} | ${f(median(t.int8))} | ${ratio.toFixed(2)}×${verdict} | ${(median(t.fp32) / median(t.int8)).toFixed(2)}× |`);
+    await fp32.release();
+    await int8.release();
+    process.stderr.write(`done: int8 × ResNet-${depth}\n`);
+  }
+
+  const loadavg = (): string => os.loadavg().map((l) => l.toFixed(2)).join(' ');
   const out: string[] = [];
   out.push(`Node ${process.version}, ${os.cpus().length}× ${os.cpus()[0]?.model ?? 'cpu'}, load avg (1/5/15 min) ${loadStart} at start, ${loadavg()} at end; p50 of ${runs} runs after 2 warm-ups; inference intra-op threads: ${threads}.`);
   out.push('');
@@ -170,6 +199,12 @@ async function main(): Promise<void> {
   }
   out.push('');
   out.push('All times in ms. resize+crop+normalise is one fused pass (only the crop window is resampled, normalised as it is written). Preprocessing decodes JPEGs at reduced DCT scale (short side kept ≥ 256) through core/jpeg-decoder/; PNG goes through jimp (pngjs).');
+  out.push('');
+  out.push(`int8 (QDQ, per-channel weights, uint8 activations) against float32, raw session.run on the same tensor, alternating order; p50 of ${runs} pairs; ${threads} intra-op thread(s); CPU flags: ${cpuFlags()}.`);
+  out.push('');
+  out.push('| model | fp32 session.run | int8 session.run | int8/fp32 (paired p50) | speed-up |');
+  out.push('|---|---:|---:|---:|---:|');
+  out.push(...int8Rows);
   console.log(out.join('\n'));
 }
 

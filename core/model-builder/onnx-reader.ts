@@ -6,6 +6,8 @@
  */
 import protobuf from 'protobufjs/minimal.js';
 
+import type { OnnxModel } from './onnx-model.js';
+
 import { InvalidModelError } from '../errors.js';
 
 /** TensorProto.DataType values used here. */
@@ -276,4 +278,24 @@ export function decodeModel(bytes: Uint8Array): DecodedModel {
   }
   if (graph === null || irVersion === 0) throw new InvalidModelError('it is not an ONNX model (no graph or IR version found)');
   return { irVersion, producerName, producerVersion, opsets, ...graph };
+}
+
+/**
+ * A decoded model as an {@link OnnxModel} to encode again: attributes verbatim, initializers as
+ * decoded, graph inputs without the initializer declarations (the encoder adds them back for
+ * IR version < 4). Only the default-domain opset is kept.
+ */
+export function toOnnxModel(m: DecodedModel): OnnxModel {
+  const inits = new Set(m.initializers.map((t) => t.name));
+  return {
+    irVersion: m.irVersion,
+    opsetVersion: m.opsets.find((o) => o.domain === '' || o.domain === 'ai.onnx')?.version ?? 0,
+    producerName: m.producerName,
+    producerVersion: m.producerVersion,
+    graphName: m.graphName,
+    nodes: m.nodes.map((n) => ({ opType: n.opType, name: n.name, inputs: n.inputs, outputs: n.outputs, attributes: n.attributes.map((a) => ({ name: a.name, encoded: a.encoded })), ...(n.domain ? { domain: n.domain } : {}) })),
+    initializers: m.initializers.map((t) => ({ name: t.name, dims: t.dims, dataType: t.dataType, data: { length: t.raw.length, fill: (target: Uint8Array) => target.set(t.raw) } })),
+    inputs: m.inputs.filter((i) => !inits.has(i.name)).map((i) => ({ name: i.name, dims: i.dims, elemType: i.elemType })),
+    outputs: m.outputs.map((o) => ({ name: o.name, dims: o.dims, elemType: o.elemType })),
+  };
 }

@@ -53,6 +53,13 @@ it('points the classifier functions at the S3 model with room in /tmp, and lets 
   expect(resources[logicalId(s.stack.tagger.fn)].Properties).toMatchObject({ MemorySize: 4096, Timeout: 120 });
 });
 
+it('sizes the classifiers\' onnxruntime threads by their memory (4,096 MB: 2.3 vCPUs, 2 threads); the sweeper classifies nothing and gets none', () => {
+  for (const f of [s.stack.tagger, s.stack.worker, s.stack.classifyApi]) {
+    expect(((resources[logicalId(f.fn)].Properties.Environment as Json).Variables as Json).ORT_THREADS).toBe('2');
+  }
+  expect(((resources[logicalId(s.stack.sweeperFunction.fn)].Properties.Environment as Json).Variables as Json).ORT_THREADS).toBeUndefined();
+});
+
 it('uses the existing bucket: creates none, subscribes to it', () => {
   expect(ofType('AWS::S3::Bucket')).toHaveLength(0);
   const [[, n]] = ofType('Custom::S3BucketNotifications');
