@@ -175,37 +175,41 @@ export function buildProgram(): Command {
   )
     .option('--ten-crop', 'ten-crop test-time augmentation')
     .option('--limit <n>', 'only the first n images', positiveInt)
+    .option('--compare <id|path>', 'a second model (e.g. the int8 file `resnet quantize` wrote) validated on the same images, same labels')
     .option('--json', 'print the report as JSON')
-    .action(async (dir: string, flags: ModelFlags & { tenCrop?: boolean; limit?: number; json?: boolean }) => {
-      const classifier = await loadClassifier(flags);
-      try {
-        const report = await validateFolder(classifier, dir, {
-          progress: createProgress('validate', 'items'),
-          ...(flags.tenCrop ? { tenCrop: true } : {}),
-          ...(flags.limit ? { limit: flags.limit } : {}),
-        });
-        if (flags.json) {
-          console.log(JSON.stringify({ model: classifier.modelId, ...report }));
-          return;
+    .action(async (dir: string, flags: ModelFlags & { tenCrop?: boolean; limit?: number; json?: boolean; compare?: string }) => {
+      const models = [flags.model, ...(flags.compare ? [flags.compare] : [])];
+      const rows = [['model', 'images', 'top-1', 'top-5', 'published top-1', 'published top-5', 'img/s']];
+      for (const model of models) {
+        const classifier = await loadClassifier({ ...flags, model });
+        try {
+          const report = await validateFolder(classifier, dir, {
+            progress: createProgress(`validate ${classifier.modelId}`, 'items'),
+            ...(flags.tenCrop ? { tenCrop: true } : {}),
+            ...(flags.limit ? { limit: flags.limit } : {}),
+          });
+          if (flags.json) {
+            console.log(JSON.stringify({ model: classifier.modelId, ...report }));
+            continue;
+          }
+          const published = ZOO_MODELS.find((m) => m.id === classifier.modelId);
+          rows.push([
+            classifier.modelId + (flags.tenCrop ? ' (ten-crop)' : ''),
+            String(report.images),
+            `${(report.top1 * 100).toFixed(2)}%`,
+            `${(report.top5 * 100).toFixed(2)}%`,
+            published ? `${published.top1.toFixed(2)}%` : '-',
+            published ? `${published.top5.toFixed(2)}%` : '-',
+            (report.images / report.seconds).toFixed(1),
+          ]);
+          const failures = Object.entries(report.failures);
+          if (failures.length) console.log(`${classifier.modelId} failed: ${failures.map(([c, n]) => `${c} ${n}`).join(', ')}`);
+          if (report.unknownClasses.length && model === flags.model) console.log(`skipped folders that are not class ids: ${report.unknownClasses.join(', ')}`);
+        } finally {
+          await classifier.dispose();
         }
-        const published = ZOO_MODELS.find((m) => m.id === classifier.modelId);
-        const rows = [['model', 'images', 'top-1', 'top-5', 'published top-1', 'published top-5', 'img/s']];
-        rows.push([
-          classifier.modelId + (flags.tenCrop ? ' (ten-crop)' : ''),
-          String(report.images),
-          `${(report.top1 * 100).toFixed(2)}%`,
-          `${(report.top5 * 100).toFixed(2)}%`,
-          published ? `${published.top1.toFixed(2)}%` : '-',
-          published ? `${published.top5.toFixed(2)}%` : '-',
-          (report.images / report.seconds).toFixed(1),
-        ]);
-        console.log(table(rows));
-        const failures = Object.entries(report.failures);
-        if (failures.length) console.log(`failed: ${failures.map(([c, n]) => `${c} ${n}`).join(', ')}`);
-        if (report.unknownClasses.length) console.log(`skipped folders that are not class ids: ${report.unknownClasses.join(', ')}`);
-      } finally {
-        await classifier.dispose();
       }
+      if (!flags.json) console.log(table(rows));
     });
 
   registerBatchCommand(program);

@@ -26,6 +26,7 @@ interface QuantizeFlags {
   calibrate: string;
   out: string;
   perChannel?: boolean;
+  exclude?: string[];
   method: CalibrationMethod;
   percentile: number;
   samples: number;
@@ -113,6 +114,7 @@ export function registerQuantizeCommand(program: Command): void {
     .option('--per-channel', 'one int8 scale per output channel of each weight (usually more accurate)')
     .addOption(new Option('--method <m>', 'how activation ranges are chosen').choices(['minmax', 'percentile', 'entropy']).default('minmax'))
     .option('--percentile <p>', 'for --method percentile: percentile of |x| kept', Number, 99.999)
+    .option('--exclude <names>', 'comma-separated node names to keep in float32, or "classifier" for the final Gemm', (v: string) => v.split(',').filter(Boolean))
     .option('--samples <n>', 'calibration images (taken evenly over the list)', count, 100)
     .option('--holdout <n>', 'images kept out of calibration for the agreement report (at most half the list)', count, 50)
     .option('--threads <n>', 'onnxruntime intra-op threads', count)
@@ -140,6 +142,7 @@ export function registerQuantizeCommand(program: Command): void {
           perChannel: flags.perChannel === true,
           method: flags.method,
           percentile: flags.percentile,
+          ...(flags.exclude ? { exclude: flags.exclude } : {}),
           ...(flags.threads ? { threads: flags.threads } : {}),
           onProgress: (d, t) => progress.update(d, t),
         });

@@ -13,7 +13,8 @@
  *
  * Options: --depth 50, --version 1, --sources dir,dir (default the shared photos and, when
  * installed, scikit-image's data photos), --train 24 and --held 8 images per class,
- * --configs minmax:pc,percentile:pc,entropy:pc,minmax:pt (method:pc per-channel | pt per-tensor),
+ * --configs minmax:pc,percentile:pc,entropy:pc,minmax:pt,percentile:pc:fc32 (method:pc per-channel | pt
+ * per-tensor[:fc32 the final Gemm left in float32]),
  * --samples 100 calibration images, --threads 2. Writes images and models under .cache/quantize-agreement/.
  */
 import fs from 'node:fs';
@@ -161,7 +162,7 @@ async function main(): Promise<void> {
   const perHeld = Number(arg('held', '8'));
   const threads = Number(arg('threads', '2'));
   const samples = Number(arg('samples', '100'));
-  const configs = arg('configs', 'minmax:pc,percentile:pc,entropy:pc,minmax:pt').split(',');
+  const configs = arg('configs', 'minmax:pc,percentile:pc,entropy:pc,minmax:pt,minmax:pc:fc32,percentile:pc:fc32').split(',');
   const load0 = os.loadavg().map((l) => l.toFixed(2)).join(' ');
 
   const photos = await sourcePhotos(root);
@@ -242,20 +243,20 @@ async function main(): Promise<void> {
   const fp32Held = await accuracy(fp32, held.tensors, sets.held);
   const fp32Train = await accuracy(fp32, train.tensors, sets.train);
   for (const config of configs) {
-    const [method, mode] = config.split(':') as [CalibrationMethod, string];
+    const [method, mode, head] = config.split(':') as [CalibrationMethod, string, string | undefined];
     const step = train.tensors.length / Math.min(samples, train.tensors.length);
     const calibration = Array.from({ length: Math.min(samples, train.tensors.length) }, (_, i) => train.tensors[Math.floor(i * step)]);
     const t0 = Date.now();
-    const q = await quantizeModel(fs.readFileSync(fitted), calibration, { method, perChannel: mode === 'pc', threads });
+    const q = await quantizeModel(fs.readFileSync(fitted), calibration, { method, perChannel: mode === 'pc', threads, ...(head === 'fc32' ? { exclude: ['classifier'] } : {}) });
     const quantizeS = (Date.now() - t0) / 1000;
-    const out = path.join(work, `resnet${depth}-v${version}-fitted-int8-${method}-${mode}.onnx`);
+    const out = path.join(work, `resnet${depth}-v${version}-fitted-int8-${config.replaceAll(':', '-')}.onnx`);
     fs.writeFileSync(out, q.bytes);
     const int8 = await ModelSession.create(out, { threads });
     const report = await compareModels(fp32, int8, held.tensors);
     const int8Held = await accuracy(int8, held.tensors, sets.held);
     await int8.dispose();
     const pct = (x: number): string => `${(x * 100).toFixed(1)} %`;
-    rows.push(`| ${method} | ${mode === 'pc' ? 'per-channel' : 'per-tensor'} | ${calibration.length} | ${pct(fp32Held)} | ${pct(int8Held)} | ${pct(report.top1Agreement)} | ${report.meanSoftmaxDelta.toFixed(4)} | ${report.meanLogitCosine.toFixed(4)} (min ${report.minLogitCosine.toFixed(4)}) | ${(report.candidateMs / report.referenceMs).toFixed(2)} | ${quantizeS.toFixed(0)} s |`);
+    rows.push(`| ${method} | ${mode === 'pc' ? 'per-channel' : 'per-tensor'}${head === 'fc32' ? ', float32 classifier' : ''} | ${calibration.length} | ${pct(fp32Held)} | ${pct(int8Held)} | ${pct(report.top1Agreement)} | ${report.meanSoftmaxDelta.toFixed(4)} | ${report.meanLogitCosine.toFixed(4)} (min ${report.minLogitCosine.toFixed(4)}) | ${(report.candidateMs / report.referenceMs).toFixed(2)} | ${quantizeS.toFixed(0)} s |`);
     process.stderr.write(`${config} done\n`);
   }
   await fp32.dispose();

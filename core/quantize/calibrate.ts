@@ -36,15 +36,15 @@ export class TensorStats {
     this.max = hi;
     if (!this.withHistogram) return;
     const top = Math.max(Math.abs(lo), Math.abs(hi));
-    if (top === 0) {
-      this.hist[0] += values.length;
-      return;
-    }
+    if (top === 0) return;
     if (this.width === 0) this.width = top / HISTOGRAM_BINS;
     while (top > this.width * HISTOGRAM_BINS) this.widen();
     const inv = 1 / this.width;
     const last = HISTOGRAM_BINS - 1;
     for (let i = 0; i < values.length; i++) {
+      // Exact zeros (most of a ReLU output) are left out: zero is exact at any range, and their
+      // spike in the first bin would otherwise drive the entropy threshold down.
+      if (values[i] === 0) continue;
       const b = Math.floor(Math.abs(values[i]) * inv);
       this.hist[b > last ? last : b]++;
     }

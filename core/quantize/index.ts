@@ -27,6 +27,12 @@ export interface QuantizeOptions {
   method?: CalibrationMethod;
   /** For `percentile`: the percentile of |x| kept, in percent. @default 99.999 */
   percentile?: number;
+  /**
+   * Names of nodes to leave in float32, or `classifier` for the last Gemm/MatMul (the one writing a
+   * graph output): the final layer decides between close classes and costs little in float32.
+   * @default none
+   */
+  exclude?: readonly string[];
   /** onnxruntime intra-op threads for calibration. @default onnxruntime's default */
   threads?: number;
   /** Called after each calibration image. */
@@ -75,6 +81,22 @@ function feedShape(g: QuantGraph, imageLength: number): { batch: number; dims: n
   return { batch, dims: [batch, c, h, w] };
 }
 
+/** The node names `exclude` stands for; `classifier` is the Gemm/MatMul that writes a graph output. */
+function excludedNodes(g: QuantGraph, exclude: readonly string[]): Set<string> {
+  const names = new Set(g.nodes.map((n) => n.name));
+  const outputs = new Set(g.outputs.map((o) => o.name));
+  const out = new Set<string>();
+  for (const name of exclude) {
+    if (name === 'classifier') {
+      const head = g.nodes.filter((n) => (n.opType === 'Gemm' || n.opType === 'MatMul') && n.outputs.some((o) => outputs.has(o)));
+      if (head.length === 0) throw new InvalidArgumentError('--exclude classifier: no Gemm or MatMul writes a graph output in this model.');
+      head.forEach((n) => out.add(n.name));
+    } else if (names.has(name)) out.add(name);
+    else throw new InvalidArgumentError(`--exclude ${name}: the model has no node of that name.`);
+  }
+  return out;
+}
+
 /**
  * Quantizes an ONNX model's bytes with calibration tensors (each one preprocessed image, CHW float32,
  * as the classifier feeds the model).
@@ -86,9 +108,10 @@ export async function quantizeModel(modelBytes: Uint8Array, calibration: readonl
   const method = opts.method ?? 'minmax';
   const g = prepareGraph(decodeModel(modelBytes));
   const { batch, dims } = feedShape(g, calibration[0].length);
+  const exclude = excludedNodes(g, opts.exclude ?? []);
 
   // Calibrate on the graph with its Relus still in place: the planned names are the Relu outputs.
-  const plan: QdqPlan = planQdq({ ...g, nodes: g.nodes.map((n) => ({ ...n, outputs: [...n.outputs] })) });
+  const plan: QdqPlan = planQdq({ ...g, nodes: g.nodes.map((n) => ({ ...n, outputs: [...n.outputs] })) }, exclude);
   const exposed = [...plan.calibrated].filter((t) => t !== g.input.name);
   const stats = new Map([...plan.calibrated].map((t) => [t, new TensorStats(method !== 'minmax')]));
 
@@ -119,8 +142,8 @@ export async function quantizeModel(modelBytes: Uint8Array, calibration: readonl
     const levels = s.min >= 0 ? 255 : 128;
     return [t, s.range(method, opts.percentile, levels)] as const;
   }));
-  const finalPlan = planQdq(g);
-  const model = emitQdq(g, finalPlan, ranges, { perChannel: opts.perChannel ?? false });
+  const finalPlan = planQdq(g, exclude);
+  const model = emitQdq(g, finalPlan, ranges, { perChannel: opts.perChannel ?? false, exclude });
   return {
     bytes: encodeModel(model).toBytes(),
     calibratedTensors: finalPlan.calibrated.size,

@@ -41,10 +41,11 @@ function isWeighted(n: DecodedNode, g: QuantGraph): boolean {
  * Call before calibration only on a copy if the Relu outputs must stay observable: the calibrated
  * names are the Relu outputs, which the returned plan keeps.
  */
-export function planQdq(g: QuantGraph): QdqPlan {
+export function planQdq(g: QuantGraph, exclude: ReadonlySet<string> = new Set()): QdqPlan {
   const isActivation = (name: string): boolean => name !== '' && !g.initializers.has(name);
   const quantized = new Set<string>();
   for (const n of g.nodes) {
+    if (exclude.has(n.name)) continue;
     if (isWeighted(n, g)) {
       quantized.add(n.inputs[0]);
       if (n.opType === 'Conv') quantized.add(n.outputs[0]);
@@ -78,7 +79,7 @@ export function planQdq(g: QuantGraph): QdqPlan {
 
   const shared = new Map<string, string>();
   for (const n of g.nodes) {
-    if (!PASS_THROUGH.has(n.opType)) continue;
+    if (!PASS_THROUGH.has(n.opType) || exclude.has(n.name)) continue;
     const source = shared.get(n.inputs[0]) ?? n.inputs[0];
     if (!quantized.has(n.inputs[0]) && !shared.has(n.inputs[0])) continue;
     shared.set(n.outputs[0], source);
@@ -116,6 +117,8 @@ function bytesOf(a: Float32Array | Int8Array | Int32Array | Uint8Array): Uint8Ar
 export interface QdqOptions {
   /** One weight scale per output channel instead of per tensor. */
   readonly perChannel: boolean;
+  /** Names of nodes left in float32 (as given to {@link planQdq}). */
+  readonly exclude?: ReadonlySet<string>;
 }
 
 /**
@@ -182,13 +185,18 @@ export function emitQdq(g: QuantGraph, plan: QdqPlan, ranges: ReadonlyMap<string
     return { output: dqName(name), scales };
   };
 
-  /** int32 bias with scale s_input·s_weight[c] and zero point 0. */
+  /**
+   * int32 bias with scale s_input·s_weight[c] and zero point 0; the float bias stays when one would
+   * not fit in int32 (a bias over 2^31 input·weight steps), so nothing is clipped.
+   */
   const quantizeBias = (name: string, inputScale: number, weightScales: Float32Array): string => {
     const b = inits.get(name);
     if (!b) throw new RangeError(`missing bias ${name}`);
     const values = floatsOf(b);
     const scales = new Float32Array(values.length).map((_, c) => inputScale * weightScales[weightScales.length === 1 ? 0 : c]);
-    const q = new Int32Array(values.length).map((_, c) => Math.max(-(2 ** 31), Math.min(2 ** 31 - 1, Math.round(values[c] / scales[c]))));
+    const steps = Array.from(values, (v, c) => Math.round(v / scales[c]));
+    if (steps.some((v) => Math.abs(v) > 2 ** 31 - 1)) return name;
+    const q = Int32Array.from(steps);
     const perChannel = weightScales.length > 1;
     const sValues = perChannel ? scales : Float32Array.of(scales[0] ?? inputScale);
     const dims = perChannel ? [values.length] : [];
@@ -207,7 +215,7 @@ export function emitQdq(g: QuantGraph, plan: QdqPlan, ranges: ReadonlyMap<string
   for (const n of g.nodes) {
     let inputs = n.inputs.map(dequantized);
     const inputScale = params.get(n.inputs[0])?.scale;
-    if (isWeighted(n, g) && inputScale !== undefined) {
+    if (isWeighted(n, g) && inputScale !== undefined && !opts.exclude?.has(n.name)) {
       const transB = n.opType === 'Gemm' && numberAttr(n, 'transB', 0) === 1;
       const axis = n.opType === 'Conv' || transB ? 0 : 1;
       const weight = quantizeWeight(n.inputs[1], axis);

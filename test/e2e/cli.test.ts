@@ -83,7 +83,17 @@ describe('resnet CLI', () => {
     const report = JSON.parse(r.stdout) as { images: number; top1: number; top5: number };
     expect(report.images).toBe(4);
     expect(report.top1).toBeCloseTo(0.75, 6);
-  });
+
+    // The int8 model of the same file, validated beside it: one report per model, same images.
+    const int8 = path.join(tmp, 'int8.onnx');
+    const q = await resnet(['quantize', '--model', model, '--calibrate', SHARED_IMAGES, '--out', int8, '--per-channel', '--holdout', '0', '--json']);
+    expect(q.code).toBe(0);
+    const both = await resnet(['validate', valDir, '--model', model, '--compare', int8, '--labels', SYNSET_PATH, '--json']);
+    expect(both.code).toBe(0);
+    const reports = both.stdout.trim().split('\n').map((l) => JSON.parse(l) as { model: string; images: number; top1: number; top5: number });
+    expect(reports.map((x) => x.model)).toEqual(['resnet18-v1-b1-c1000-s3', 'int8']);
+    expect(reports.map((x) => x.images)).toEqual([4, 4]);
+  }, 120_000);
 
   it('models lists the twelve zoo ids', async () => {
     const { stdout, code } = await resnet(['models', '--json'], { RESNET_CACHE_DIR: tmp });
