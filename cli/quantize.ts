@@ -9,7 +9,7 @@ import { Command, InvalidArgumentError as CommanderArgError, Option } from 'comm
 
 import { decodeImage } from '../core/decode.js';
 import { InvalidArgumentError, ResnetError } from '../core/errors.js';
-import { cachedModelPaths, defaultCacheDir, fetchModel } from '../core/fetch.js';
+import { cachedModelPaths, defaultCacheDir, fetchModel } from '../core/fetch/index.js';
 import { decodeModel } from '../core/model-builder/onnx-reader.js';
 import { preprocess } from '../core/preprocess.js';
 import { compareModels, type AgreementReport } from '../core/quantize/agreement.js';

@@ -60,6 +60,7 @@ export interface DecodedModel {
   readonly irVersion: number;
   readonly producerName: string;
   readonly producerVersion: string;
+  readonly docString: string;
   readonly opsets: ReadonlyArray<{ readonly domain: string; readonly version: number }>;
   readonly graphName: string;
   readonly nodes: DecodedNode[];
@@ -230,14 +231,16 @@ export function decodeModel(bytes: Uint8Array): DecodedModel {
   let irVersion = 0;
   let producerName = '';
   let producerVersion = '';
+  let docString = '';
   const opsets: Array<{ domain: string; version: number }> = [];
-  type Graph = Omit<DecodedModel, 'irVersion' | 'producerName' | 'producerVersion' | 'opsets'>;
+  type Graph = Omit<DecodedModel, 'irVersion' | 'producerName' | 'producerVersion' | 'docString' | 'opsets'>;
   let graph = null as Graph | null;
   try {
     fields(r, bytes.length, (field) => {
       if (field === 1) irVersion = int64(r);
       else if (field === 2) producerName = r.string();
       else if (field === 3) producerVersion = r.string();
+      else if (field === 6) docString = r.string();
       else if (field === 8) {
         const len = r.uint32();
         const opset = { domain: '', version: 0 };
@@ -277,7 +280,7 @@ export function decodeModel(bytes: Uint8Array): DecodedModel {
     throw new InvalidModelError(`it is not a readable ONNX ModelProto (${err instanceof Error ? err.message : String(err)})`, err);
   }
   if (graph === null || irVersion === 0) throw new InvalidModelError('it is not an ONNX model (no graph or IR version found)');
-  return { irVersion, producerName, producerVersion, opsets, ...graph };
+  return { irVersion, producerName, producerVersion, docString, opsets, ...graph };
 }
 
 /**
@@ -292,6 +295,7 @@ export function toOnnxModel(m: DecodedModel): OnnxModel {
     opsetVersion: m.opsets.find((o) => o.domain === '' || o.domain === 'ai.onnx')?.version ?? 0,
     producerName: m.producerName,
     producerVersion: m.producerVersion,
+    ...(m.docString ? { docString: m.docString } : {}),
     graphName: m.graphName,
     nodes: m.nodes.map((n) => ({ opType: n.opType, name: n.name, inputs: n.inputs, outputs: n.outputs, attributes: n.attributes.map((a) => ({ name: a.name, encoded: a.encoded })), ...(n.domain ? { domain: n.domain } : {}) })),
     initializers: m.initializers.map((t) => ({ name: t.name, dims: t.dims, dataType: t.dataType, data: { length: t.raw.length, fill: (target: Uint8Array) => target.set(t.raw) } })),

@@ -18,6 +18,8 @@ export interface QuantGraph {
   readonly irVersion: number;
   readonly graphName: string;
   readonly producerName: string;
+  readonly producerVersion: string;
+  readonly docString: string;
   nodes: DecodedNode[];
   readonly initializers: Map<string, Initializer>;
   /** The one runtime input (the image tensor). */
@@ -179,6 +181,8 @@ export function prepareGraph(model: DecodedModel): QuantGraph {
     irVersion: Math.max(model.irVersion, 7),
     graphName: model.graphName,
     producerName: model.producerName,
+    producerVersion: model.producerVersion,
+    docString: model.docString,
     nodes: model.nodes.map((n) => ({ ...n, inputs: [...n.inputs], outputs: [...n.outputs] })),
     initializers: new Map(model.initializers.map((t) => [t.name, { name: t.name, dims: t.dims, dataType: t.dataType, raw: t.raw }])),
     input,

@@ -241,9 +241,11 @@ export function emitQdq(g: QuantGraph, plan: QdqPlan, ranges: ReadonlyMap<string
   return {
     irVersion: g.irVersion,
     opsetVersion: g.opset,
-    producerName: 'resnet-serverless quantize',
-    producerVersion: '1',
-    docString: `QDQ int8 (${opts.perChannel ? 'per-channel' : 'per-tensor'} weights, uint8 activations) of a model by ${g.producerName || 'an unknown producer'}.`,
+    // The producer stays the source model's, so what it says about the weights (core/model-info.ts
+    // reads a generated model's as untrained) holds for the int8 file too.
+    producerName: g.producerName,
+    producerVersion: g.producerVersion,
+    docString: `${g.docString ? `${g.docString} ` : ''}Quantized to int8 QDQ by resnet quantize (${opts.perChannel ? 'per-channel' : 'per-tensor'} int8 weights, uint8 activations).`,
     graphName: g.graphName,
     nodes,
     initializers,

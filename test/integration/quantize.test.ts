@@ -14,6 +14,7 @@ import { promisify } from 'node:util';
 
 import * as ort from 'onnxruntime-node';
 
+import { readOnnxHeader } from '../../core/model-info.js';
 import { decodeModel } from '../../core/model-builder/onnx-reader.js';
 import type { AgreementReport } from '../../core/quantize/agreement.js';
 import { ModelSession } from '../../core/session.js';
@@ -87,6 +88,12 @@ describe.each([
     expect(ops.get('QGemm')).toBe(1);
     expect(ops.get('QLinearGlobalAveragePool')).toBe(1);
     for (const fp of ['Conv', 'Gemm', 'BatchNormalization', 'Add', 'DequantizeLinear']) expect(ops.get(fp) ?? 0).toBe(0);
+  });
+
+  it('keeps the source\'s producer, so the served model still reads as untrained', async () => {
+    const header = await readOnnxHeader(int8Path);
+    expect(header.producerName).toBe('resnet-serverless');
+    expect(header.docString).toMatch(new RegExp(`^ResNet-18 v${version}, .*Quantized to int8 QDQ by resnet quantize`));
   });
 
   it('keeps the model contract the classifier checks', async () => {
