@@ -19,6 +19,7 @@ import {
 } from './errors.js';
 import { decodeJpeg, JpegDataError } from './jpeg-decoder/index.js';
 import type { ScaledRgbImage } from './preprocess.js';
+import { guardThirdPartyDecode } from './third-party-guards.js';
 import type { ImageFormat, ImageInfo, RgbImage } from './types.js';
 
 /** Options for {@link decodeImage}. */
@@ -246,6 +247,7 @@ const JIMP_MIME: Record<ImageFormat, string> = {
 async function decodeWithJimp(bytes: Uint8Array, info: ImageInfo): Promise<RgbImage> {
   const plugin = defaultFormats.map((f) => f()).find((f) => f.mime === JIMP_MIME[info.format]);
   if (!plugin) throw new UnsupportedFormatError(`no decoder for ${info.format}`);
+  guardThirdPartyDecode(bytes, info.format);
   const buf = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const bmp = await plugin.decode(buf);
   const { width, height } = bmp;
@@ -296,7 +298,14 @@ export async function decodeImage(bytes: Uint8Array, opts: DecodeOptions = {}): 
     }
     if (!img) {
       scale = 1;
-      img = await decodeWithJimp(bytes, info);
+      img = await decodeWithJimp(bytes, info).catch((err: unknown) => {
+        // The project's decoder declined a coding mode (arithmetic, lossless, hierarchical, 12-bit)
+        // and jimp's baseline decoder cannot read it either: an unsupported file, not a corrupt one.
+        if (info.format === 'jpeg' && !(err instanceof ResnetError)) {
+          throw new UnsupportedFormatError(`a JPEG coding mode neither decoder reads (arithmetic, lossless, hierarchical or 12-bit): ${err instanceof Error ? err.message : String(err)}`);
+        }
+        throw err;
+      });
     }
   } catch (err) {
     if (err instanceof ResnetError) throw err;

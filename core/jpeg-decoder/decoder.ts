@@ -347,7 +347,8 @@ export class Decoder {
     } else if (ah === 0) fn = (c, bx, by) => this.blockAcFirst(c, bx, by, ss, se, al);
     else fn = (c, bx, by) => this.blockAcRefine(c, bx, by, ss, se, al);
     for (const c of scomps) {
-      if ((ss === 0 && ah === 0 && !c.dcTable) || ((ss > 0 || !this.progressive) && !c.acTable)) {
+      // A sequential scan codes DC and AC whatever its (then meaningless) Ss/Ah say: both tables.
+      if (((!this.progressive || (ss === 0 && ah === 0)) && !c.dcTable) || ((ss > 0 || !this.progressive) && !c.acTable)) {
         throw new JpegDataError('scan uses an undefined Huffman table');
       }
       if (!this.qt[c.tq]) throw new JpegDataError('component uses an undefined quantisation table');
@@ -1152,9 +1153,11 @@ export class Decoder {
           a = Y + CR_R[cr];
           b = Y + ((CB_G[cb] + CR_G[cr]) >> 16);
           cc = Y + CB_B[cb];
-          a = a < 0 ? 0 : a > 255 ? 255 : a;
-          b = b < 0 ? 0 : b > 255 ? 255 : b;
-          cc = cc < 0 ? 0 : cc > 255 ? 255 : cc;
+          // YCCK holds YCC of (255 − C, 255 − M, 255 − Y) of the stored CMYK (libjpeg's
+          // ycck_cmyk_convert), so the stored C is 255 − R: the same bytes a transform-0 file holds.
+          a = 255 - (a < 0 ? 0 : a > 255 ? 255 : a);
+          b = 255 - (b < 0 ? 0 : b > 255 ? 255 : b);
+          cc = 255 - (cc < 0 ? 0 : cc > 255 ? 255 : cc);
         }
         const kk = p3[r3 + m3[x]];
         // PIL's CMYK→RGB: R = (255 − C)(255 − K)/255, and an Adobe file holds 255 − C, 255 − K.

@@ -279,3 +279,15 @@ describe('robustness', () => {
     expect(outcomes.CORRUPT_IMAGE).toBeGreaterThan(0);
   });
 });
+
+describe('JPEG coding modes neither decoder reads', () => {
+  test('an arithmetic-coded frame (SOF9) is UNSUPPORTED_FORMAT, not CORRUPT_IMAGE', async () => {
+    const jpg = new Uint8Array(await sharp({ create: { width: 16, height: 16, channels: 3, background: { r: 10, g: 120, b: 200 } } }).jpeg().toBuffer());
+    let p = 2;
+    while (!(jpg[p] === 0xff && jpg[p + 1] === 0xc0)) p += 2 + ((jpg[p + 2]! << 8) | jpg[p + 3]!);
+    jpg[p + 1] = 0xc9; // SOF9: extended sequential, arithmetic coding
+    const err = await decodeImage(jpg).then(() => undefined, (e: unknown) => e);
+    expect(err).toBeInstanceOf(UnsupportedFormatError);
+    expect((err as Error).message).toMatch(/coding mode neither decoder reads/);
+  });
+});

@@ -298,7 +298,7 @@ describe('YCCK (Adobe transform 2)', () => {
     return new Uint8Array(out);
   }
 
-  test('decodes to C·K/255 per channel from the colour and K scans (checked against libjpeg decoding each)', async () => {
+  test('decodes to (255 − C)·K/255 per channel from the colour and K scans, as libjpeg-turbo and PIL do (checked against libjpeg decoding each)', async () => {
     const src = sharp(path.join(SHARED_IMAGES, 'chelsea.png')).removeAlpha().resize(160, 120);
     const colour = await src.clone().jpeg({ quality: 92, chromaSubsampling: '4:4:4', optimiseCoding: false }).toBuffer();
     const grey = await src.clone().flop().toColourspace('b-w').jpeg({ quality: 92, optimiseCoding: false }).toBuffer();
@@ -312,12 +312,26 @@ describe('YCCK (Adobe transform 2)', () => {
     let sum = 0;
     let max = 0;
     for (let i = 0; i < rgb.length; i++) {
-      const d = Math.abs(ours.data[i]! - Math.round((rgb[i]! * k[Math.floor(i / 3)]!) / 255));
+      // YCCK carries YCC of 255 − C (libjpeg's ycck_cmyk_convert): the colour scan decodes to 255 − stored C.
+      const d = Math.abs(ours.data[i]! - Math.round(((255 - rgb[i]!) * k[Math.floor(i / 3)]!) / 255));
       sum += d;
       max = Math.max(max, d);
     }
     // libjpeg's islow IDCT and colour rounding against ours: the same small differences as for RGB files.
     expect(sum / rgb.length).toBeLessThan(0.2);
     expect(max).toBeLessThanOrEqual(3);
+  });
+});
+
+describe('scan headers naming tables that do not exist', () => {
+  test('a sequential scan with Ss ≠ 0 and an undefined DC table is a JpegDataError, not a TypeError (found by npm run fuzz)', async () => {
+    const jpg = new Uint8Array(await sharp({ create: { width: 32, height: 24, channels: 3, background: { r: 90, g: 90, b: 90 } } }).toColourspace('b-w').jpeg({ quality: 80 }).toBuffer());
+    let p = 2;
+    while (!(jpg[p] === 0xff && jpg[p + 1] === 0xda)) p += 2 + ((jpg[p + 2]! << 8) | jpg[p + 3]!);
+    // SOS: length(2), Ns=1, component id, tables (DC<<4 | AC), Ss, Se, Ah/Al.
+    expect(jpg[p + 4]).toBe(1);
+    jpg[p + 6] = 0x10; // DC table 1: never defined in a one-component file
+    jpg[p + 7] = 1; // Ss = 1, meaningless in a sequential scan
+    for (const scale of [1, 8] as const) expect(() => decodeJpeg(jpg, scale)).toThrow(new JpegDataError('scan uses an undefined Huffman table'));
   });
 });
