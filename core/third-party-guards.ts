@@ -3,7 +3,8 @@
  * forever on some damaged files (found by `npm run fuzz`), and a synchronous loop cannot be
  * interrupted inside a Lambda invocation, so the damage is rejected here as CORRUPT_IMAGE:
  * - GIF (omggif): an LZW code above the next free table entry links the code table into a
- *   cycle that its prefix chase never leaves; a valid stream never has one.
+ *   cycle that its prefix chase never leaves (a valid stream never has one); a first frame
+ *   larger than the logical screen (whose size the pixel limit checked) is walked pixel by pixel.
  * - TIFF (utif2): strip or tile offsets without a matching byte count, or outside the file,
  *   send its LZW/deflate loops through undefined data, and an LZW code past the next table
  *   entry links its table into a cycle; a tag whose value count runs past the
@@ -25,6 +26,12 @@ function gifFirstFrameData(b: Uint8Array): number {
     if (p >= b.length) throw corrupt('GIF', 'no image in the file');
     const block = b[p];
     if (block === 0x2c) {
+      // omggif walks every pixel of the frame as declared, and the pixel limit was checked against
+      // the logical screen: a 65535×32768 frame in an 80×60 screen takes practically forever.
+      const le = (at: number): number => (b[at] ?? 0) | ((b[at + 1] ?? 0) << 8);
+      if (le(p + 1) + le(p + 5) > le(6) || le(p + 3) + le(p + 7) > le(8)) {
+        throw corrupt('GIF', `the first frame (${le(p + 5)}x${le(p + 7)} at ${le(p + 1)},${le(p + 3)}) lies outside the ${le(6)}x${le(8)} screen`);
+      }
       const local = b[p + 9] ?? 0;
       return p + 10 + (local & 0x80 ? 3 << ((local & 7) + 1) : 0);
     }

@@ -182,6 +182,9 @@ export async function startLocalStack(opts: LocalStackOptions = {}): Promise<Loc
         if (err instanceof BodyTooLargeError) {
           sendJsonError(res, 413, 'PAYLOAD_TOO_LARGE', 'Request bodies are limited to 10 MB (API Gateway); use POST /uploads for larger images.', { connection: 'close' });
           req.destroy();
+        } else if (err instanceof URIError) {
+          // A path such as /results/%E0%A4%A: API Gateway refuses it before any function runs.
+          sendJsonError(res, 400, 'MALFORMED_REQUEST', 'The request path has a malformed percent escape.');
         } else throw err;
       } finally {
         gate.leave();

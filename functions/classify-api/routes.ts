@@ -48,6 +48,16 @@ function tooLarge(bytes: number, limit: number): HttpError {
   );
 }
 
+/**
+ * An S3 object key from the client: 1 to 1,024 bytes of UTF-8 (S3's limit) without NUL, which
+ * S3's XML listings cannot carry and a file-backed S3 (the local stack's) cannot store.
+ */
+function objectKey(v: unknown, what: string): string {
+  if (typeof v !== 'string' || v === '') throw new HttpError(400, 'MALFORMED_REQUEST', `${what} must be a non-empty object key.`);
+  if (v.includes('\0') || Buffer.byteLength(v, 'utf8') > 1024) throw new HttpError(400, 'MALFORMED_REQUEST', `${what} is not a valid S3 object key (at most 1,024 bytes of UTF-8, no NUL).`);
+  return v;
+}
+
 /** Decodes `{"image": "<base64 or data: URL>"}`. */
 function base64Image(v: unknown): Buffer {
   if (typeof v !== 'string') throw new HttpError(400, 'MALFORMED_REQUEST', '"image" must be a base64 string.');
@@ -66,6 +76,7 @@ async function imageBytes(event: APIGatewayProxyEventV2, deps: FunctionDeps): Pr
     if (typeof s3?.bucket !== 'string' || typeof s3.key !== 'string' || s3.key === '') {
       throw new HttpError(400, 'MALFORMED_REQUEST', 'A JSON body must be {"s3":{"bucket":"...","key":"..."}} or {"image":"<base64>"}.');
     }
+    objectKey(s3.key, 's3.key');
     if (config.inputBucket !== undefined && s3.bucket !== config.inputBucket) {
       throw new HttpError(403, 'BUCKET_NOT_ALLOWED', `This API reads only from bucket "${config.inputBucket}".`);
     }
@@ -86,7 +97,8 @@ async function imageBytes(event: APIGatewayProxyEventV2, deps: FunctionDeps): Pr
 function topParam(event: APIGatewayProxyEventV2, dflt: number, max: number): number {
   const raw = event.queryStringParameters?.top;
   if (raw === undefined) return Math.min(dflt, max);
-  const n = Number(raw);
+  // Decimal digits only: Number() would also take "0x10", "1e2" and " 5 ".
+  const n = /^[0-9]{1,7}$/.test(raw) ? Number(raw) : NaN;
   if (!Number.isInteger(n) || n < 1 || n > max) throw new HttpError(400, 'INVALID_ARGUMENT', `top must be a whole number from 1 to ${max}, got "${raw}".`);
   return n;
 }
@@ -138,8 +150,14 @@ export async function createUpload(event: APIGatewayProxyEventV2, deps: Function
 export async function getResult(event: APIGatewayProxyEventV2, deps: FunctionDeps): Promise<Response> {
   const { config } = deps;
   if (config.inputBucket === undefined) throw new Error('INPUT_BUCKET is not configured');
-  const fromPath = event.pathParameters?.key ?? decodeURIComponent(event.rawPath.replace(/^\/results\//, ''));
+  let fromPath: string;
+  try {
+    fromPath = event.pathParameters?.key ?? decodeURIComponent(event.rawPath.replace(/^\/results\//, ''));
+  } catch {
+    throw new HttpError(400, 'MALFORMED_REQUEST', 'The key in GET /results/{key} has a malformed percent escape.');
+  }
   if (fromPath === '') throw new HttpError(400, 'MALFORMED_REQUEST', 'GET /results/{key} needs an object key.');
+  objectKey(fromPath, 'The key in GET /results/{key}');
   const classifier = await deps.classifier();
   const rk = resultKey(config.resultsPrefix, config.inputBucket, fromPath, classifier.modelId);
   const stored = await readResult(deps.s3, config.resultsBucket ?? config.inputBucket, rk);

@@ -50,6 +50,20 @@ describe('GIF: LZW codes past the table', () => {
     bad[lzw] = gif[lzw]! - 1; // a smaller minimum code size: the same bits now name codes not yet defined
     await expectCorrupt(bad, /LZW code \d+ before table entry \d+ exists/);
   });
+
+  test('a first frame larger than the logical screen is CORRUPT_IMAGE', async () => {
+    const gif = Buffer.from(await image().gif().toBuffer());
+    const flags = gif[10]!;
+    let p = 13 + (flags & 0x80 ? 3 << ((flags & 7) + 1) : 0);
+    while (gif[p] === 0x21) {
+      p += 2;
+      while (gif[p] !== 0) p += gif[p]! + 1;
+      p++;
+    }
+    gif.writeUInt16LE(65534, p + 5);
+    gif.writeUInt16LE(32768, p + 7);
+    await expectCorrupt(gif, /first frame \(65534x32768 at 0,0\) lies outside the 40x30 screen/);
+  });
 });
 
 describe('TIFF: damage utif2 never returns from', () => {
