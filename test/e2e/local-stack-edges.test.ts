@@ -119,7 +119,7 @@ describe('content types and JSON', () => {
     ['application/json', '{"s3": {"bucket": "other", "key": "k"}}', 403, 'BUCKET_NOT_ALLOWED'],
     ['application/json', '{"s3": {"bucket": "edge-input", "key": "a\\u0000b"}}', 400, 'MALFORMED_REQUEST'],
     ['application/json', `{"s3": {"bucket": "edge-input", "key": "${'k'.repeat(1025)}"}}`, 400, 'MALFORMED_REQUEST'],
-  ])('%s %j: %d %s', async (type, body, status, code) => {
+  ])('%s body #%#: %d %s', async (type, body, status, code) => {
     const res = await fetch(`${stack.apiUrl}/classify`, { method: 'POST', headers: { 'content-type': type }, body });
     expect([res.status, await errorCode(res)]).toEqual([status, code]);
   });
