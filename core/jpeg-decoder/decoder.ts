@@ -808,7 +808,7 @@ export class Decoder {
               break;
             }
             // Skip r zero coefficients (refining the nonzero ones passed), then place the new one.
-            if (z > last) z += r; // all zero from here: no correction bits to read
+            if (z > last) z = z + r > se + 1 ? se + 1 : z + r; // all zero from here: no correction bits to read
             else while (z <= se) {
               const idx = base + NATURAL[z];
               const v = co[idx];
@@ -821,9 +821,12 @@ export class Decoder {
               }
               z++;
             }
-            if (s !== 0 && z <= se) {
-              co[base + NATURAL[z]] = s;
-              if (z > last) last = z;
+            if (s !== 0) {
+              // A zero run past the band (damaged data) leaves z at se + 1: libjpeg-turbo places the
+              // coefficient there (63 at most) without a warning, so the same here.
+              const at = z > 63 ? 63 : z;
+              co[base + NATURAL[at]] = s;
+              if (at > last) last = at;
             }
           }
           lastZ[blkNo] = last;
@@ -913,7 +916,8 @@ export class Decoder {
           }
           z++;
         }
-        if (s !== 0 && z <= se) co[base + NATURAL[z]] = s;
+        // Past the band (damaged data): at se + 1, 63 at most, as libjpeg-turbo does (see scanAcRefine).
+        if (s !== 0) co[base + NATURAL[z > 63 ? 63 : z]] = s;
       }
     }
     if (this.eobrun > 0) {

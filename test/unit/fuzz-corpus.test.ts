@@ -9,7 +9,9 @@ import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 
 import type { ImageFormat } from '../../core/types.js';
+import { decodeJpeg } from '../../core/jpeg-decoder.js';
 import { buildCorpus, FUZZ_FORMATS, type CorpusReport } from '../../scripts/fuzz/corpus.js';
+import { djpegAvailable, djpegDecode, pixelDiff } from '../../scripts/fuzz/differential.js';
 import { planInput, replayInput, type FuzzInput } from '../../scripts/fuzz/input.js';
 import { decodeOutcome } from '../../scripts/fuzz/outcome.js';
 import { REPO_ROOT } from '../helpers/paths.js';
@@ -66,5 +68,15 @@ describe('saved reproducers (test/fixtures/fuzz)', () => {
     expect(input.bytes.length).toBe(recipe.size);
     const r = await decodeOutcome(input.bytes, MAX_PIXELS, input.minShortSide);
     expect([r.outcome, r.failure]).toEqual([expect.any(String), false]);
+    if (recipe.outcome !== 'DIFFERS_FROM_LIBJPEG') return;
+    if (!djpegAvailable()) {
+      console.warn(`${file}: pixel comparison skipped (djpeg not found; apt-get install libjpeg-turbo-progs)`);
+      return;
+    }
+    const ours = decodeJpeg(input.bytes, input.scale);
+    const ref = djpegDecode(input.bytes, input.scale);
+    if (!ours || !ref.pixels) throw new Error('both decoders took this file when it was found');
+    const d = pixelDiff(ours, ref.pixels);
+    expect([d.sizeMismatch, d.max <= 4]).toEqual([false, true]);
   });
 });
