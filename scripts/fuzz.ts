@@ -163,6 +163,9 @@ interface DiffStats {
   djpegStricter: number;
   /** The project's decoder declined (arithmetic, 12-bit...) and jimp took over. */
   declined: number;
+  /** Why, by message: the project's error where it was stricter, djpeg's first warning where it was. */
+  stricterWhy: Record<string, number>;
+  djpegWhy: Record<string, number>;
 }
 
 /** Largest per-sample difference still counted as rounding (float AAN vs libjpeg's float IDCT, nearest chroma). */
@@ -192,7 +195,7 @@ async function fuzzFormat(format: ImageFormat, seeds: Parameters<typeof planInpu
   let thirdPartyFaults = 0;
   let failures = 0;
   const diffOn = args.differential && format === 'jpeg' && djpegAvailable();
-  const diff: DiffStats = { compared: 0, samples: 0, sumAbs: 0, max: 0, reported: 0, reportedSamples: 0, reportedSumAbs: 0, reportedMax: 0, beyondRounding: 0, oursStricter: 0, djpegStricter: 0, declined: 0 };
+  const diff: DiffStats = { compared: 0, samples: 0, sumAbs: 0, max: 0, reported: 0, reportedSamples: 0, reportedSumAbs: 0, reportedMax: 0, beyondRounding: 0, oursStricter: 0, djpegStricter: 0, declined: 0, stricterWhy: {}, djpegWhy: {} };
   const t0 = performance.now();
   let i = 0;
   for (; ; i++) {
@@ -208,8 +211,16 @@ async function fuzzFormat(format: ImageFormat, seeds: Parameters<typeof planInpu
       if (ours === null && ref.clean) {
         // Declined (a coding mode the decoder leaves to jimp) or threw on data libjpeg-turbo took without a warning.
         if (result.outcome === 'ok') diff.declined++;
-        else diff.oursStricter++;
-      } else if (ours && !ref.clean) diff.djpegStricter++;
+        else {
+          diff.oursStricter++;
+          const why = answer.jpegError ?? 'declined';
+          diff.stricterWhy[why] = (diff.stricterWhy[why] ?? 0) + 1;
+        }
+      } else if (ours && !ref.clean) {
+        diff.djpegStricter++;
+        const why = ref.warning ?? 'no pixels';
+        diff.djpegWhy[why] = (diff.djpegWhy[why] ?? 0) + 1;
+      }
       else if (ours && ref.clean && ref.pixels) {
         const d = pixelDiff(ours, ref.pixels);
         if (!d.sizeMismatch && !comparable(copy, input.scale)) {
@@ -269,6 +280,8 @@ async function main(): Promise<void> {
         `${d.reported} reported only (1/2, 1/4, subsampled 1/8): mean abs ${(d.reportedSumAbs / Math.max(1, d.reportedSamples)).toFixed(3)}, max ${d.reportedMax}; ` +
         `djpeg clean but ours threw: ${d.oursStricter}; ours decoded but djpeg warned or failed: ${d.djpegStricter}; declined to jimp: ${d.declined}`,
     );
+    const top = (why: Record<string, number>): string => Object.entries(why).sort((a, b) => b[1] - a[1]).slice(0, 8).map(([m, n]) => `  ${n}  ${m}`).join('\n');
+    console.log(`djpeg clean, ours threw, by our message:\n${top(d.stricterWhy)}\nours decoded, djpeg warned or failed, by its first message:\n${top(d.djpegWhy)}`);
   }
   if (args.json) writeFileSync(args.json, `${JSON.stringify({ args: { ...args, formats: args.formats }, peakRssMiB: thread.peakRss / 2 ** 20, summaries }, null, 2)}\n`);
   const failures = summaries.reduce((n, s) => n + s.failures, 0);

@@ -40,11 +40,13 @@ export function parsePnm(b: Uint8Array): Pixels | undefined {
 }
 
 /** djpeg's decode of `jpg` at 1/scale; `clean` when it exited 0 without a warning. */
-export function djpegDecode(jpg: Uint8Array, scale: 1 | 2 | 4 | 8): { clean: boolean; pixels?: Pixels } {
+export function djpegDecode(jpg: Uint8Array, scale: 1 | 2 | 4 | 8): { clean: boolean; pixels?: Pixels; warning?: string } {
   const r = spawnSync('djpeg', ['-scale', `1/${scale}`, '-dct', 'float', '-nosmooth', '-pnm'], { input: jpg, maxBuffer: 1 << 30, timeout: 20_000 });
   const clean = r.status === 0 && r.stderr.length === 0;
   const pixels = clean ? parsePnm(new Uint8Array(r.stdout)) : undefined;
-  return { clean: clean && pixels !== undefined, ...(pixels ? { pixels } : {}) };
+  // Its first message with the numbers taken out, so that messages can be counted by kind.
+  const warning = clean ? undefined : (r.stderr?.toString('utf8').split('\n')[0] ?? '').replace(/^djpeg: /, '').replace(/0x[0-9a-f]+|\d+/gi, 'N') || `exit ${r.status ?? r.signal}`;
+  return { clean: clean && pixels !== undefined, ...(pixels ? { pixels } : {}), ...(warning !== undefined ? { warning } : {}) };
 }
 
 /** Sum and largest absolute difference per sample; a size mismatch compares nothing. */

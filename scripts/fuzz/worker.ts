@@ -24,6 +24,8 @@ export interface WorkResult {
   result: Outcome;
   /** decodeJpeg's pixels at `scale`, or null when it declined or threw. */
   pixels?: { width: number; height: number; data: Uint8Array } | null;
+  /** decodeJpeg's error message (numbers taken out) when it threw. */
+  jpegError?: string;
   rss: number;
 }
 
@@ -35,15 +37,17 @@ process.on('message', (req: WorkRequest) => {
   void (async () => {
     const result = await decodeOutcome(req.bytes, req.maxPixels, req.minShortSide);
     let pixels: WorkResult['pixels'];
+    let jpegError: string | undefined;
     if (req.scale !== undefined) {
       try {
         const img = decodeJpeg(req.bytes, req.scale);
         pixels = img ? { width: img.width, height: img.height, data: img.data } : null;
-      } catch {
+      } catch (err) {
         pixels = null;
+        jpegError = (err instanceof Error ? err.message : String(err)).replace(/\d+/g, 'N');
       }
     }
-    const msg: WorkResult = { id: req.id, result, ...(pixels !== undefined ? { pixels } : {}), rss: process.memoryUsage.rss() };
+    const msg: WorkResult = { id: req.id, result, ...(pixels !== undefined ? { pixels } : {}), ...(jpegError !== undefined ? { jpegError } : {}), rss: process.memoryUsage.rss() };
     process.send?.(msg);
   })();
 });
