@@ -4,7 +4,7 @@
  * process takes (its own RSS, not shared with the parent's). With `scale`, it also returns
  * the project decoder's own pixels at that DCT scale for the differential check against djpeg.
  */
-import { decodeJpeg } from '../../core/jpeg-decoder.js';
+import { decodeJpeg } from '../../core/jpeg-decoder/index.js';
 import { decodeOutcome, type Outcome } from './outcome.js';
 
 /** A request to the worker. */

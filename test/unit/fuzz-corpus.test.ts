@@ -9,7 +9,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 
 import type { ImageFormat } from '../../core/types.js';
-import { decodeJpeg } from '../../core/jpeg-decoder.js';
+import { decodeJpeg } from '../../core/jpeg-decoder/index.js';
 import { buildCorpus, FUZZ_FORMATS, type CorpusReport } from '../../scripts/fuzz/corpus.js';
 import { djpegAvailable, djpegDecode, pixelDiff } from '../../scripts/fuzz/differential.js';
 import { planInput, replayInput, type FuzzInput } from '../../scripts/fuzz/input.js';
@@ -57,7 +57,7 @@ describe('saved reproducers (test/fixtures/fuzz)', () => {
   });
 
   test.each(files.map((f) => [f]))('%s now ends in pixels or a typed error', async (file) => {
-    const recipe = JSON.parse(readFileSync(path.join(FIXTURES, file), 'utf8')) as Omit<FuzzInput, 'bytes'> & { size: number };
+    const recipe = JSON.parse(readFileSync(path.join(FIXTURES, file), 'utf8')) as Omit<FuzzInput, 'bytes'> & { size: number; outcome: string };
     const seeds = corpus.seeds[recipe.format];
     if (!seeds.some((s) => s.name === recipe.seedName) || !seeds.some((s) => s.name === recipe.otherName)) {
       console.warn(`${file}: seed ${recipe.seedName} or ${recipe.otherName} cannot be built here (a tool or the shared photos are missing); skipped`);
