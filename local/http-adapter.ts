@@ -17,18 +17,30 @@ export const LAMBDA_MAX_PAYLOAD = 6 * 1024 * 1024;
 /** Thrown by {@link readBody} when the body exceeds the limit. */
 export class BodyTooLargeError extends Error {}
 
-/** Reads a request body up to `limit` bytes; stops reading and throws beyond it. */
+/**
+ * Reads a request body up to `limit` bytes; beyond it, stops keeping chunks and rejects, leaving
+ * the request open (leaving a `for await` loop would destroy the socket with the client's bytes
+ * unread, and the kernel's reset can then destroy the 413 before the client reads it).
+ */
 export async function readBody(req: IncomingMessage, limit = API_GATEWAY_MAX_BODY): Promise<Buffer> {
   const declared = Number(req.headers['content-length'] ?? '0');
   if (declared > limit) throw new BodyTooLargeError();
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of req) {
-    size += (chunk as Buffer).length;
-    if (size > limit) throw new BodyTooLargeError();
-    chunks.push(chunk as Buffer);
-  }
-  return Buffer.concat(chunks);
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    const onData = (chunk: Buffer): void => {
+      size += chunk.length;
+      if (size <= limit) chunks.push(chunk);
+      else {
+        req.off('data', onData);
+        req.pause();
+        reject(new BodyTooLargeError());
+      }
+    };
+    req.on('data', onData);
+    req.once('end', () => resolve(Buffer.concat(chunks)));
+    req.once('error', reject);
+  });
 }
 
 const TEXT_TYPES = /^(text\/|application\/(json|xml|x-www-form-urlencoded)|application\/[\w.+-]+\+(json|xml))/i;

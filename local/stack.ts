@@ -180,8 +180,13 @@ export async function startLocalStack(opts: LocalStackOptions = {}): Promise<Loc
         sendApiResult(res, await api(event, localContext('classify-api')));
       } catch (err) {
         if (err instanceof BodyTooLargeError) {
-          sendJsonError(res, 413, 'PAYLOAD_TOO_LARGE', 'Request bodies are limited to 10 MB (API Gateway); use POST /uploads for larger images.', { connection: 'close' });
-          req.destroy();
+          // Lingering close: closing (or answering "connection: close", on which node closes at
+          // once) with the client's bytes unread makes the kernel answer with a reset that can
+          // destroy the 413 before the client reads it. Discard (not keep) what still arrives for
+          // up to 2 s, then close.
+          sendJsonError(res, 413, 'PAYLOAD_TOO_LARGE', 'Request bodies are limited to 10 MB (API Gateway); use POST /uploads for larger images.');
+          req.on('data', () => undefined).resume();
+          setTimeout(() => req.destroy(), 2000).unref();
         } else if (err instanceof URIError) {
           // A path such as /results/%E0%A4%A: API Gateway refuses it before any function runs.
           sendJsonError(res, 400, 'MALFORMED_REQUEST', 'The request path has a malformed percent escape.');
