@@ -64,7 +64,7 @@ export class UnsupportedFormatError extends ResnetError {
 export class CorruptImageError extends ResnetError {
   constructor(format: string, cause?: unknown) {
     const reason = cause instanceof Error ? `: ${cause.message}` : '';
-    super('CORRUPT_IMAGE', `The ${format} image could not be decoded${reason}; the file is truncated or corrupt.`, { cause });
+    super('CORRUPT_IMAGE', `The ${format} image could not be decoded${reason}. Check that the whole file was sent, or re-save it from an image editor and send it again.`, { cause });
   }
 }
 
