@@ -1,14 +1,25 @@
 /**
  * CDK entry point (`cdk.json`: `npx tsx infra/app.ts`). Configuration: CDK context, see
- * infra/config.ts and the README's context table.
+ * infra/config.ts and the README's configuration table. The model layer is resolved first
+ * (layers/resolve-model-layer.ts): built from the fetch cache, or from the generated untrained
+ * ResNet-50 v2 when nothing is fetched, so `npm run synth` works offline on a fresh clone.
  */
 import { App } from 'aws-cdk-lib';
+import { resolveModelLayer } from '../layers/resolve-model-layer.js';
 import { buildResnetApp } from './stack.js';
 
 const app = new App();
 try {
-  const stack = buildResnetApp(app);
+  const str = (key: string): string | undefined => {
+    const v: unknown = app.node.tryGetContext(key);
+    return typeof v === 'string' && v !== '' ? v : undefined;
+  };
+  const model = await resolveModelLayer({ modelId: str('modelId'), modelDir: str('modelDir') });
   // stderr: `cdk synth` prints the template on stdout.
+  console.error(`[resnet] ${model.message}`);
+  app.node.setContext('modelId', model.modelId);
+  app.node.setContext('modelDir', model.modelDir);
+  const stack = buildResnetApp(app);
   console.error(`[resnet] ${stack.packaging.decision.reason}`);
   app.synth();
 } catch (err) {

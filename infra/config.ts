@@ -10,8 +10,8 @@ import { InvalidContextError } from './errors.js';
 export type Architecture = 'x86_64' | 'arm64';
 /** Where the model comes from at run time: a Lambda layer, an S3 object loaded to /tmp, or decided by size. */
 export type ModelSource = 'auto' | 'layer' | 's3';
-/** HTTP API authorisation. */
-export type ApiAuth = 'iam' | 'jwt' | 'cognito';
+/** HTTP API authorisation; 'none' only with the explicit `publicApi=true` (open demo). */
+export type ApiAuth = 'iam' | 'jwt' | 'cognito' | 'none';
 
 /** Resolved configuration; see {@link CONTEXT_DEFAULTS} for defaults and README for the table. */
 export interface ResnetConfig {
@@ -58,8 +58,10 @@ export interface ResnetConfig {
   readonly topK: number;
   /** Decode limit in pixels (RESNET_MAX_PIXELS). @default 100000000 */
   readonly maxPixels: number;
-  /** @default 'iam' */
+  /** @default 'jwt' when jwtIssuer is set, else 'iam'; 'none' when publicApi is true */
   readonly apiAuth: ApiAuth;
+  /** Open the HTTP API to anyone on the internet (no authoriser; throttling still applies). @default false */
+  readonly publicApi: boolean;
   /** JWT issuer URL (https), required when apiAuth is 'jwt'. */
   readonly jwtIssuer?: string;
   /** JWT audiences, required when apiAuth is 'jwt'. */
@@ -107,6 +109,7 @@ export const CONTEXT_DEFAULTS = {
   topK: 5,
   maxPixels: 100_000_000,
   apiAuth: 'iam',
+  publicApi: false,
   apiRateLimit: 50,
   apiBurstLimit: 100,
   sweepSchedule: 'rate(1 hour)',
@@ -124,7 +127,7 @@ export const CONTEXT_KEYS = [
   'modelId', 'modelSource', 'modelDir', 'architecture', 'memoryMb', 'apiMemoryMb', 'ortThreads', 'timeoutSeconds',
   'apiTimeoutSeconds', 'reservedConcurrency', 'apiReservedConcurrency', 'workerMaxConcurrency', 'sqsBatchSize',
   'logRetentionDays', 'bucketName', 'uploadsPrefix', 'resultsPrefix', 'uploadsExpirationDays', 'topK', 'maxPixels',
-  'apiAuth', 'jwtIssuer', 'jwtAudience', 'corsOrigins', 'apiRateLimit', 'apiBurstLimit', 'sweepSchedule',
+  'apiAuth', 'publicApi', 'jwtIssuer', 'jwtAudience', 'corsOrigins', 'apiRateLimit', 'apiBurstLimit', 'sweepSchedule',
   'backlogThreshold', 'batch', 'batchInstanceTypes', 'batchMaxVcpus', 'batchOnDemandMaxVcpus',
   'batchJobTimeoutMinutes', 'alarmEmail', 'functionBudgetMb', 'stackName',
 ] as const;
@@ -168,9 +171,15 @@ export function loadConfig(read: ContextReader, allKeys?: readonly string[]): Re
     throw new InvalidContextError('resultsPrefix', resultsPrefix,
       `a prefix that neither contains nor is contained in uploadsPrefix "${uploadsPrefix}" (otherwise results would re-trigger the S3 trigger)`);
   }
-  const apiAuth = p.oneOf('apiAuth', CONTEXT_DEFAULTS.apiAuth, ['iam', 'jwt', 'cognito'] as const);
   const jwtIssuer = p.optionalString('jwtIssuer');
   const jwtAudience = p.optionalList('jwtAudience');
+  const publicApi = p.bool('publicApi', CONTEXT_DEFAULTS.publicApi);
+  const chosenAuth = p.optionalString('apiAuth');
+  if (publicApi && chosenAuth !== undefined) {
+    throw new InvalidContextError('apiAuth', chosenAuth, 'no apiAuth together with publicApi=true (a public API has no authoriser); drop one of the two');
+  }
+  // A configured issuer means a JWT authoriser unless another mode is named.
+  const apiAuth: ApiAuth = publicApi ? 'none' : p.oneOf('apiAuth', jwtIssuer ? 'jwt' : CONTEXT_DEFAULTS.apiAuth, ['iam', 'jwt', 'cognito'] as const);
   if (apiAuth === 'jwt') {
     if (!jwtIssuer || !/^https:\/\/\S+$/.test(jwtIssuer)) throw new InvalidContextError('jwtIssuer', jwtIssuer, 'an https:// issuer URL when apiAuth is "jwt"');
     if (!jwtAudience || jwtAudience.length === 0) throw new InvalidContextError('jwtAudience', jwtAudience, 'one or more audiences (comma-separated) when apiAuth is "jwt"');
@@ -218,6 +227,7 @@ export function loadConfig(read: ContextReader, allKeys?: readonly string[]): Re
     topK: p.int('topK', CONTEXT_DEFAULTS.topK, 1, 10, 'labels (S3 allows at most 10 tags per object)'),
     maxPixels: p.int('maxPixels', CONTEXT_DEFAULTS.maxPixels, 1, 1_000_000_000, 'pixels'),
     apiAuth,
+    publicApi,
     jwtIssuer,
     jwtAudience,
     corsOrigins,

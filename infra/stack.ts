@@ -2,7 +2,7 @@
  * The whole deployment: storage, model packaging, the four functions, upload pipeline, API,
  * scheduled sweeper, GPU batch path and monitoring, each from its own construct.
  */
-import { type App, CfnOutput, Stack, type StackProps, Validations } from 'aws-cdk-lib';
+import { Annotations, type App, CfnOutput, Stack, type StackProps, Tags, Validations } from 'aws-cdk-lib';
 import { AwsSolutionsChecks, ServerlessChecks } from 'cdk-nag';
 import type { Construct } from 'constructs';
 import { type ResnetConfig, loadConfig } from './config.js';
@@ -14,6 +14,7 @@ import { ModelPackaging } from './constructs/model-packaging.js';
 import { Monitoring } from './constructs/monitoring.js';
 import { Storage } from './constructs/storage.js';
 import { UploadPipeline } from './constructs/upload-pipeline.js';
+import { UNTRAINED_MODEL_ID } from '../layers/paths.js';
 import { applyNagSuppressions } from './nag-suppressions.js';
 import { sessionEnvironment } from './session-sizing.js';
 
@@ -51,6 +52,8 @@ export class ResnetStack extends Stack {
     });
 
     const shared = {
+      // The bucket the functions read from: presigned uploads, `{"s3":...}` requests, the sweep.
+      INPUT_BUCKET: this.storage.bucket.bucketName,
       RESULTS_BUCKET: this.storage.bucket.bucketName,
       RESULTS_PREFIX: c.resultsPrefix,
       UPLOADS_PREFIX: c.uploadsPrefix,
@@ -73,6 +76,8 @@ export class ResnetStack extends Stack {
     this.sweeperFunction = fn('Sweeper', 'functions/sweeper/handler.ts', 'Scheduled sweep for unlabelled uploads',
       { memoryMb: 512, timeoutSeconds: 300, classifies: false });
     for (const f of [this.tagger, this.worker, this.classifyApi]) this.packaging.grantModelRead(f.fn);
+    // The sweep looks for unlabelled objects where the S3 trigger watches.
+    this.sweeperFunction.fn.addEnvironment('SWEEP_PREFIX', c.uploadsPrefix);
 
     this.uploads = new UploadPipeline(this, 'Uploads', {
       storage: this.storage, tagger: this.tagger, batchSize: c.sqsBatchSize, maxConcurrency: c.workerMaxConcurrency,
@@ -107,6 +112,14 @@ export class ResnetStack extends Stack {
 
     new CfnOutput(this, 'BucketName', { value: this.storage.bucket.bucketName });
     new CfnOutput(this, 'UploadsPrefix', { value: c.uploadsPrefix });
+    // The model is named on every resource and in the outputs: an untrained stand-in must not pass for the real one.
+    Tags.of(this).add('resnet:model', c.modelId);
+    const untrained = c.modelId === UNTRAINED_MODEL_ID;
+    if (untrained) Annotations.of(this).addWarningV2('resnet:untrained-model', `${UNTRAINED_MODEL_ID} is a generated, untrained ResNet-50 v2: its labels are meaningless. Fetch resnet50-v2 and synth again for real labels.`);
+    new CfnOutput(this, 'ModelId', {
+      value: c.modelId,
+      description: untrained ? 'UNTRAINED generated ResNet-50 v2 (labels are meaningless): run `npx resnet fetch resnet50-v2` and deploy again' : 'Model the functions serve',
+    });
     new CfnOutput(this, 'ModelPackaging', { value: this.packaging.decision.mode, description: this.packaging.decision.reason.slice(0, 1000) });
     if (this.gpu) new CfnOutput(this, 'BatchJobQueue', { value: this.gpu.jobQueue.jobQueueArn });
     applyNagSuppressions(this);

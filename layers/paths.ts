@@ -27,3 +27,6 @@ export function modelLayerDir(modelId: string, buildDir = LAYERS_BUILD_DIR): str
 export function nodeArch(arch: LayerArch): 'x64' | 'arm64' {
   return arch === 'x86_64' ? 'x64' : 'arm64';
 }
+
+/** Model id of the generated, untrained ResNet-50 v2 packaged when resnet50-v2 is not fetched. */
+export const UNTRAINED_MODEL_ID = 'resnet50-v2-untrained';

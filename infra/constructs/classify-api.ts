@@ -1,7 +1,8 @@
 /**
- * The classify HTTP API: POST /classify, GET /model, POST /uploads, GET /results/{key+} on the classify-api
- * function. IAM authorisation by default (JWT or a Cognito user pool by context), stage
- * throttling, JSON access logs, and CORS only when origins are configured.
+ * The classify HTTP API: POST /classify, GET /model, POST /uploads, GET /results/{key+} on the
+ * classify-api function. IAM authorisation by default (JWT or a Cognito user pool by context; no
+ * authoriser only with the explicit publicApi=true), stage throttling on every route, JSON access
+ * logs, and CORS only when origins are configured.
  */
 import { CfnOutput, Duration, RemovalPolicy } from 'aws-cdk-lib';
 import { AccessLogFormat } from 'aws-cdk-lib/aws-apigateway';
@@ -18,6 +19,7 @@ import type { ClassifierFunction } from './classifier-function.js';
 /** Props of {@link ClassifyApi}. */
 export interface ClassifyApiProps {
   readonly handler: ClassifierFunction;
+  /** 'none' opens the API to the internet (the stack sets it only for publicApi=true). */
   readonly auth: ApiAuth;
   /** Required for 'jwt'. */
   readonly jwtIssuer?: string;
@@ -60,6 +62,8 @@ export class ClassifyApi extends Construct {
       const client = this.userPool.addClient('Client', { authFlows: { userSrp: true }, generateSecret: false });
       defaultAuthorizer = new authorizers.HttpUserPoolAuthorizer('Cognito', this.userPool, { userPoolClients: [client] });
       new CfnOutput(this, 'UserPoolClientId', { value: client.userPoolClientId });
+    } else if (props.auth === 'none') {
+      defaultAuthorizer = new apigw.HttpNoneAuthorizer();
     } else {
       defaultAuthorizer = new authorizers.HttpIamAuthorizer();
     }
@@ -101,6 +105,15 @@ export class ClassifyApi extends Construct {
         })),
       },
     });
+    if (props.auth === 'none') {
+      const why = 'publicApi=true: the operator chose an open demo API; stage throttling still bounds the request rate.';
+      acknowledge(this.api, [['AwsSolutions-APIG4', why]]);
+    }
     new CfnOutput(this, 'Url', { value: this.api.apiEndpoint, description: 'Classify API endpoint' });
+    new CfnOutput(this, 'Auth', {
+      value: props.auth,
+      description: props.auth === 'iam' ? 'Sign requests with SigV4 (service execute-api) as an IAM principal allowed execute-api:Invoke'
+        : props.auth === 'none' ? 'Open to the internet (publicApi=true)' : 'Send Authorization: Bearer <token>',
+    });
   }
 }
