@@ -1,0 +1,134 @@
+/**
+ * `npm run bench:artifacts` (after `npm run synth`): runs each synthesised function from its
+ * deployed artefacts (code asset + layers laid out as /var/task and /opt, clean `node` process,
+ * Lambda's NODE_PATH; see scripts/lambda-sandbox.ts) against a local S3 server and prints, per
+ * function: unzipped size against Lambda's 250 MB limit, init (loading the handler module),
+ * the first (cold) invoke, the median warm invoke, and the process's peak RSS.
+ *
+ * Flags: --assembly <dir> (default cdk.out) --stack <name> (default ResnetServerless)
+ *        --warm <n> warm invokes per function (default 5) --width/--height of the test JPEG (default 1024x768)
+ */
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { mkdtemp } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+
+import { CreateBucketCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import S3rver from 's3rver';
+import sharp from 'sharp';
+
+import { encodeS3Key } from '../functions/shared/events.js';
+import { type AssemblyFunction, type SandboxReport, invokeInSandbox, layOutFunction, readAssemblyFunctions, resolveEnvironment } from './lambda-sandbox.js';
+import { startLocalSqs } from './local-sqs.js';
+import { median } from './median.js';
+
+/** Lambda's limit on a function's unzipped code plus layers. */
+const LAMBDA_UNZIPPED_LIMIT = 250 * 1024 * 1024;
+const BUCKET = 'resnet-bench';
+
+const { values: flags } = parseArgs({
+  options: {
+    assembly: { type: 'string', default: 'cdk.out' },
+    stack: { type: 'string', default: 'ResnetServerless' },
+    warm: { type: 'string', default: '5' },
+    width: { type: 'string', default: '1024' },
+    height: { type: 'string', default: '768' },
+  },
+});
+const warm = Number(flags.warm);
+
+async function testJpeg(w: number, h: number, seed: number): Promise<Buffer> {
+  const data = Buffer.alloc(w * h * 3);
+  for (let i = 0; i < data.length; i++) data[i] = (i * 7 + seed * 31 + ((i / (w * 3)) | 0)) & 255;
+  return sharp(data, { raw: { width: w, height: h, channels: 3 } }).jpeg({ quality: 85 }).toBuffer();
+}
+
+function s3Record(key: string): unknown {
+  return {
+    eventVersion: '2.1', eventSource: 'aws:s3', awsRegion: 'us-east-1', eventTime: new Date().toISOString(), eventName: 'ObjectCreated:Put',
+    s3: { s3SchemaVersion: '1.0', bucket: { name: BUCKET, arn: `arn:aws:s3:::${BUCKET}` }, object: { key: encodeS3Key(key), size: 1, sequencer: `${Date.now().toString(16)}`.toUpperCase() } },
+  };
+}
+
+/** Events per function kind: distinct objects for the labellers (a labelled object is skipped). */
+function eventsFor(kind: string, n: number, body: Buffer): unknown[] {
+  return Array.from({ length: n }, (_, i) => {
+    const key = `uploads/${kind}/img-${i}.jpg`;
+    if (kind === 'S3Tagger') return { Records: [s3Record(key)] };
+    if (kind === 'SqsWorker') return { Records: [{ messageId: `m-${i}`, receiptHandle: 'r', body: JSON.stringify({ Records: [s3Record(key)] }), attributes: {}, messageAttributes: {}, md5OfBody: '', eventSource: 'aws:sqs', eventSourceARN: 'arn:aws:sqs:us-east-1:123456789012:q', awsRegion: 'us-east-1' }] };
+    if (kind === 'ClassifyApi') {
+      return {
+        version: '2.0', routeKey: 'POST /classify', rawPath: '/classify', rawQueryString: '', headers: { 'content-type': 'image/jpeg', host: 'api.example.com' },
+        requestContext: { accountId: '123456789012', apiId: 'api', domainName: 'api.example.com', domainPrefix: 'api', http: { method: 'POST', path: '/classify', protocol: 'HTTP/1.1', sourceIp: '127.0.0.1', userAgent: 'bench' }, requestId: `r-${i}`, routeKey: 'POST /classify', stage: '$default', time: new Date().toUTCString(), timeEpoch: Date.now() },
+        body: body.toString('base64'), isBase64Encoded: true,
+      };
+    }
+    return { version: '0', id: `e-${i}`, 'detail-type': 'Scheduled Event', source: 'aws.events', account: '123456789012', time: new Date().toISOString(), region: 'us-east-1', resources: [], detail: {} };
+  });
+}
+
+function kindOf(fn: AssemblyFunction): string {
+  return ['S3Tagger', 'SqsWorker', 'ClassifyApi', 'Sweeper'].find((k) => fn.logicalId.startsWith(`${k}Function`)) ?? fn.logicalId;
+}
+
+const mb = (b: number): string => (b / 1e6).toFixed(1);
+const ms = (v: number): string => v.toFixed(0);
+
+async function main(): Promise<void> {
+  const assembly = path.resolve(flags.assembly);
+  if (!existsSync(path.join(assembly, `${flags.stack}.template.json`))) {
+    console.error(`No ${flags.stack}.template.json under ${assembly}: run \`npm run synth\` first.`);
+    process.exit(1);
+  }
+  const fns = readAssemblyFunctions(assembly, flags.stack);
+  const dataDir = await mkdtemp(path.join(os.tmpdir(), 'bench-artifacts-s3-'));
+  const server = new S3rver({ address: '127.0.0.1', port: 0, directory: dataDir, silent: true });
+  const { port } = await server.run();
+  const endpoint = `http://127.0.0.1:${port}`;
+  const s3 = new S3Client({ endpoint, region: 'us-east-1', forcePathStyle: true, credentials: { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' } });
+  await s3.send(new CreateBucketCommand({ Bucket: BUCKET }));
+  const sqs = await startLocalSqs();
+  const body = await testJpeg(Number(flags.width), Number(flags.height), 0);
+  for (const kind of ['S3Tagger', 'SqsWorker']) {
+    for (let i = 0; i < warm + 1; i++) await s3.send(new PutObjectCommand({ Bucket: BUCKET, Key: `uploads/${kind}/img-${i}.jpg`, Body: await testJpeg(Number(flags.width), Number(flags.height), i + 1) }));
+  }
+
+  const rows: string[] = [];
+  try {
+    for (const fn of fns) {
+      const kind = kindOf(fn);
+      const root = mkdtempSync(path.join(os.tmpdir(), 'bench-lambda-'));
+      try {
+        const layout = layOutFunction(fn, root);
+        const environment = {
+          ...resolveEnvironment(fn.environment, layout, { StorageBucket: BUCKET, BacklogWorkQueue: sqs.queueUrl }),
+          S3_ENDPOINT: endpoint, AWS_ACCESS_KEY_ID: 'S3RVER', AWS_SECRET_ACCESS_KEY: 'S3RVER',
+          POWERTOOLS_METRICS_DISABLED: 'true', POWERTOOLS_LOG_LEVEL: 'WARN',
+        };
+        const report: SandboxReport = await invokeInSandbox(fn, layout, { events: eventsFor(kind, warm + 1, body), environment, functionName: kind, timeoutMs: 600_000 });
+        const failed = report.invokes.find((i) => i.error);
+        if (failed) throw new Error(`${kind}: ${JSON.stringify(failed.error)}`);
+        const [first, ...rest] = report.invokes.map((i) => i.ms);
+        rows.push(`| ${kind} | ${mb(layout.codeBytes)} | ${mb(layout.bytes)} | ${(100 * layout.bytes / LAMBDA_UNZIPPED_LIMIT).toFixed(0)} % | ${ms(report.importMs)} | ${ms(first ?? NaN)} | ${rest.length ? ms(median(rest)) : '-'} | ${(report.maxRssKb / 1024).toFixed(0)} |`);
+      } finally {
+        rmSync(root, { recursive: true, force: true });
+      }
+    }
+  } finally {
+    await sqs.stop();
+    await server.close();
+    rmSync(dataDir, { recursive: true, force: true });
+  }
+  const model = fns.map((f) => f.environment.MODEL_ID).find((m) => typeof m === 'string') ?? '?';
+  console.log(`Artefacts of ${flags.stack} (${assembly}), model ${String(model)}, ${flags.width}x${flags.height} JPEG, ${warm} warm invokes, node ${process.version}, ${os.cpus().length} CPUs, load average ${os.loadavg().map((l) => l.toFixed(2)).join(' ')}`);
+  console.log('');
+  console.log('| function | code MB | code + layers MB | of 250 MB limit | init ms | first invoke ms | warm invoke ms (median) | peak RSS MB |');
+  console.log('|---|---:|---:|---:|---:|---:|---:|---:|');
+  for (const r of rows) console.log(r);
+}
+
+main().catch((err: unknown) => {
+  console.error(err instanceof Error ? err.message : err);
+  process.exit(1);
+});
