@@ -101,3 +101,19 @@ describe('synth with invalid context', () => {
     expect((err as Error).message).toMatch(/\/nonexistent\/model-layer\/model\/model\.onnx.*npx tsx layers\/build-model-layer\.ts --model resnet50-v2/);
   });
 });
+
+describe('API authorisation', () => {
+  it('is IAM unless configured; a JWT issuer alone selects the JWT authoriser', () => {
+    expect(loadConfig(fromObject({})).apiAuth).toBe('iam');
+    expect(loadConfig(fromObject({ jwtIssuer: 'https://id.example.com', jwtAudience: 'api' }))).toMatchObject({ apiAuth: 'jwt', publicApi: false });
+    expect(() => loadConfig(fromObject({ jwtIssuer: 'https://id.example.com' }))).toThrow(/"jwtAudience"/);
+  });
+
+  it('opens the API only with publicApi=true, and never together with an apiAuth mode', () => {
+    expect(loadConfig(fromObject({ publicApi: 'true' }))).toMatchObject({ apiAuth: 'none', publicApi: true });
+    expect(loadConfig(fromObject({ publicApi: false })).apiAuth).toBe('iam');
+    expect(() => loadConfig(fromObject({ publicApi: 'true', apiAuth: 'iam' }))).toThrow(/"apiAuth".*publicApi=true/);
+    expect(() => loadConfig(fromObject({ publicApi: 'yes' }))).toThrow(/"publicApi".*true or false/);
+    expect(() => loadConfig(fromObject({ apiAuth: 'none' }))).toThrow(/"apiAuth"/);
+  });
+});
