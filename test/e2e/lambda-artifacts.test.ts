@@ -142,12 +142,17 @@ test('sqs-worker: an SQS-wrapped S3 event labels the object and reports no failu
   expectSelfContained(report, layout);
 }, SLOW);
 
-test('classify-api: an HTTP API v2 event with a base64 binary body answers 200 with labels (cold, then warm)', async () => {
+test('classify-api: an HTTP API v2 event with a base64 binary body answers 200 with labels (cold, then warm); POST /uploads presigns into the bucket', async () => {
   const body = await gradientJpeg(120, 90, 7);
   const event = httpEvent({ method: 'POST', path: '/classify', headers: { 'content-type': 'image/jpeg' }, body });
   expect(event.isBase64Encoded).toBe(true);
-  const { report, layout } = await run('ClassifyApi', [event, event]);
-  const results = ok(report) as Array<{ statusCode: number; body: string }>;
+  const upload = httpEvent({ method: 'POST', path: '/uploads', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ filename: 'big photo.jpg', contentType: 'image/jpeg' }) });
+  const { report, layout } = await run('ClassifyApi', [event, event, upload]);
+  const [cold, warm, presigned] = ok(report) as Array<{ statusCode: number; body: string }>;
+  // The presigned upload goes to the stack's bucket under the uploads prefix (INPUT_BUCKET, UPLOADS_PREFIX from the template).
+  expect(presigned!.statusCode).toBe(201);
+  expect(JSON.parse(presigned!.body)).toMatchObject({ bucket: BUCKET, key: expect.stringMatching(/^uploads\/.*big-photo\.jpg$/), method: 'PUT' });
+  const results = [cold!, warm!];
   for (const r of results) {
     expect(r.statusCode).toBe(200);
     const parsed = JSON.parse(r.body) as { model: string; labels: Array<{ label: string; score: number }> };
