@@ -12,7 +12,7 @@
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 
-import { cachedModelPaths, defaultCacheDir } from '../core/fetch.js';
+import { cachedModelPaths, defaultCacheDir } from '../core/fetch/index.js';
 import { ensureDemoModel } from '../local/demo-model.js';
 import { MissingArtefactError } from '../infra/errors.js';
 import { buildModelLayer } from './build-model-layer.js';

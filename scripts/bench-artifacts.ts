@@ -18,7 +18,7 @@ import { CreateBucketCommand, PutObjectCommand, S3Client } from '@aws-sdk/client
 import S3rver from 's3rver';
 import sharp from 'sharp';
 
-import { encodeS3Key } from '../functions/shared/events.js';
+import { encodeS3Key } from '../labelling/events.js';
 import { type AssemblyFunction, type SandboxReport, invokeInSandbox, layOutFunction, readAssemblyFunctions, resolveEnvironment } from './lambda-sandbox.js';
 import { startLocalSqs } from './local-sqs.js';
 import { median } from './median.js';

@@ -82,6 +82,13 @@ async function resnet(args: string[], env: Record<string, string> = {}): Promise
   }
 }
 
+test("the Dockerfile's build stage copies every folder the build compiles, so its dist/ is the one tested here", () => {
+  const dockerfile = readFileSync(path.join(REPO_ROOT, 'batch/Dockerfile'), 'utf8');
+  const copied = [...dockerfile.matchAll(/^COPY (\S+) \.\/(\S+)$/gm)].filter((m) => m[1] === m[2]).map((m) => m[1]);
+  const compiled = (JSON.parse(readFileSync(path.join(REPO_ROOT, 'tsconfig.build.json'), 'utf8')) as { include: string[] }).include;
+  expect([...copied].sort()).toEqual([...compiled].sort());
+});
+
 test('the tree holds no dev dependency and nothing resolves from the repository', () => {
   const installed = readdirSync(path.join(app, 'node_modules'));
   for (const dev of ['typescript', 'jest', 'aws-cdk-lib', 'sharp', 'esbuild']) expect(installed).not.toContain(dev);

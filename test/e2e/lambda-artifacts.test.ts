@@ -11,7 +11,7 @@ import path from 'node:path';
 
 import { GetObjectCommand, GetObjectTaggingCommand, PutObjectCommand } from '@aws-sdk/client-s3';
 
-import { resultKey } from '../../functions/shared/results.js';
+import { resultKey } from '../../labelling/results.js';
 import {
   type AssemblyFunction, type LambdaLayout, type SandboxReport, invokeInSandbox, layOutFunction, readAssemblyFunctions, resolveEnvironment,
 } from '../../scripts/lambda-sandbox.js';
