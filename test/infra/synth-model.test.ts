@@ -72,7 +72,7 @@ describe('a stack with the untrained model and the open demo API', () => {
 
   test('publicApi=true leaves the routes without an authoriser, still throttled, and cdk-nag clean', () => {
     const routes = Object.values(resources).filter((r) => r.Type === 'AWS::ApiGatewayV2::Route');
-    expect(routes).toHaveLength(3);
+    expect(routes).toHaveLength(4);
     for (const r of routes) expect(r.Properties.AuthorizationType).toBe('NONE');
     const stage = Object.values(resources).find((r) => r.Type === 'AWS::ApiGatewayV2::Stage')!;
     expect(stage.Properties.DefaultRouteSettings).toMatchObject({ ThrottlingRateLimit: 50, ThrottlingBurstLimit: 100 });
