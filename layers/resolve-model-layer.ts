@@ -13,7 +13,7 @@ import { existsSync } from 'node:fs';
 import path from 'node:path';
 
 import { cachedModelPaths, defaultCacheDir } from '../core/fetch/index.js';
-import { ensureDemoModel } from '../local/demo-model.js';
+import { ensureDemoModel } from '../core/model-builder/demo-model.js';
 import { MissingArtefactError } from '../infra/errors.js';
 import { buildModelLayer } from './build-model-layer.js';
 import { LAYERS_BUILD_DIR, UNTRAINED_MODEL_ID, modelLayerDir } from './paths.js';

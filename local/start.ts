@@ -6,7 +6,7 @@
 import { Command, InvalidArgumentError as CliArgError } from 'commander';
 
 import { ResnetError } from '../core/errors.js';
-import { ensureDemoModel } from './demo-model.js';
+import { ensureDemoModel } from '../core/model-builder/demo-model.js';
 import { startLocalStack } from './stack.js';
 
 function port(v: string): number {

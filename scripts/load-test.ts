@@ -18,7 +18,7 @@ import { performance } from 'node:perf_hooks';
 import { Command } from 'commander';
 
 import { cachedModelPaths } from '../core/fetch/index.js';
-import { ensureDemoModel } from '../local/demo-model.js';
+import { ensureDemoModel } from '../core/model-builder/demo-model.js';
 import { startLocalStack, type LocalStack } from '../local/stack.js';
 
 const flags = new Command('load-test')

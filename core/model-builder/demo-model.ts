@@ -2,8 +2,8 @@ import { existsSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 
-import { defaultCacheDir, modelCachePaths } from '../core/fetch/index.js';
-import { writeResNet } from '../core/model-builder/index.js';
+import { defaultCacheDir, modelCachePaths } from '../fetch/index.js';
+import { writeResNet } from './index.js';
 
 /** A locally generated model for offline demos: real ResNet-50 v2 architecture, untrained weights. */
 export interface DemoModel {
