@@ -18,7 +18,7 @@ import { CreateBucketCommand, PutObjectCommand, S3Client } from '@aws-sdk/client
 import S3rver from 's3rver';
 import sharp from 'sharp';
 
-import { encodeS3Key } from '../labelling/events.js';
+import { httpEvent, s3Event, scheduledEvent, sqsEvent } from './lambda-events.js';
 import { type AssemblyFunction, type SandboxReport, invokeInSandbox, layOutFunction, readAssemblyFunctions, resolveEnvironment } from './lambda-sandbox.js';
 import { startLocalSqs } from './local-sqs.js';
 import { median } from './median.js';
@@ -44,27 +44,14 @@ async function testJpeg(w: number, h: number, seed: number): Promise<Buffer> {
   return sharp(data, { raw: { width: w, height: h, channels: 3 } }).jpeg({ quality: 85 }).toBuffer();
 }
 
-function s3Record(key: string): unknown {
-  return {
-    eventVersion: '2.1', eventSource: 'aws:s3', awsRegion: 'us-east-1', eventTime: new Date().toISOString(), eventName: 'ObjectCreated:Put',
-    s3: { s3SchemaVersion: '1.0', bucket: { name: BUCKET, arn: `arn:aws:s3:::${BUCKET}` }, object: { key: encodeS3Key(key), size: 1, sequencer: `${Date.now().toString(16)}`.toUpperCase() } },
-  };
-}
-
 /** Events per function kind: distinct objects for the labellers (a labelled object is skipped). */
 function eventsFor(kind: string, n: number, body: Buffer): unknown[] {
   return Array.from({ length: n }, (_, i) => {
-    const key = `uploads/${kind}/img-${i}.jpg`;
-    if (kind === 'S3Tagger') return { Records: [s3Record(key)] };
-    if (kind === 'SqsWorker') return { Records: [{ messageId: `m-${i}`, receiptHandle: 'r', body: JSON.stringify({ Records: [s3Record(key)] }), attributes: {}, messageAttributes: {}, md5OfBody: '', eventSource: 'aws:sqs', eventSourceARN: 'arn:aws:sqs:us-east-1:123456789012:q', awsRegion: 'us-east-1' }] };
-    if (kind === 'ClassifyApi') {
-      return {
-        version: '2.0', routeKey: 'POST /classify', rawPath: '/classify', rawQueryString: '', headers: { 'content-type': 'image/jpeg', host: 'api.example.com' },
-        requestContext: { accountId: '123456789012', apiId: 'api', domainName: 'api.example.com', domainPrefix: 'api', http: { method: 'POST', path: '/classify', protocol: 'HTTP/1.1', sourceIp: '127.0.0.1', userAgent: 'bench' }, requestId: `r-${i}`, routeKey: 'POST /classify', stage: '$default', time: new Date().toUTCString(), timeEpoch: Date.now() },
-        body: body.toString('base64'), isBase64Encoded: true,
-      };
-    }
-    return { version: '0', id: `e-${i}`, 'detail-type': 'Scheduled Event', source: 'aws.events', account: '123456789012', time: new Date().toISOString(), region: 'us-east-1', resources: [], detail: {} };
+    const object = { bucket: BUCKET, key: `uploads/${kind}/img-${i}.jpg`, size: 1 };
+    if (kind === 'S3Tagger') return s3Event(object);
+    if (kind === 'SqsWorker') return sqsEvent([s3Event(object)], [`m-${i}`]);
+    if (kind === 'ClassifyApi') return httpEvent({ method: 'POST', path: '/classify', headers: { 'content-type': 'image/jpeg' }, body });
+    return scheduledEvent();
   });
 }
 

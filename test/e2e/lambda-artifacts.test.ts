@@ -17,7 +17,7 @@ import {
 } from '../../scripts/lambda-sandbox.js';
 import { type LocalSqs, startLocalSqs } from '../../scripts/local-sqs.js';
 import { gradientJpeg } from '../integration/functions-harness.js';
-import { httpEvent, s3Event, scheduledEvent, sqsEvent } from '../helpers/events.js';
+import { httpEvent, s3Event, scheduledEvent, sqsEvent } from '../../scripts/lambda-events.js';
 import { REPO_ROOT } from '../helpers/paths.js';
 import { type LocalS3, startLocalS3 } from '../helpers/s3.js';
 import { type Synth, synth } from '../infra/fixtures.js';

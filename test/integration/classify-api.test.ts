@@ -7,7 +7,7 @@ import type { Classifier } from '../../core/classifier.js';
 import { createClassifyApiHandler } from '../../functions/classify-api/handler.js';
 import { createS3TaggerHandler } from '../../functions/s3-tagger/handler.js';
 import { normalizeEtag, roundScore } from '../../labelling/results.js';
-import { httpEvent, lambdaContext, s3Event, type HttpSpec } from '../helpers/events.js';
+import { httpEvent, lambdaContext, s3Event, type HttpSpec } from '../../scripts/lambda-events.js';
 import { startLocalS3, type LocalS3 } from '../helpers/s3.js';
 
 const BUCKET = 'input';

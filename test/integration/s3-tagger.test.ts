@@ -16,7 +16,7 @@ import { createS3TaggerHandler } from '../../functions/s3-tagger/handler.js';
 import { TransientStorageError } from '../../labelling/errors.js';
 import { normalizeEtag, parseResult, resultKey, roundScore, type ResultDoc } from '../../labelling/results.js';
 import { sanitizeTagValue } from '../../labelling/tags.js';
-import { lambdaContext, s3Event, s3TestEvent, sqsEvent } from '../helpers/events.js';
+import { lambdaContext, s3Event, s3TestEvent, sqsEvent } from '../../scripts/lambda-events.js';
 import { startLocalS3, type LocalS3 } from '../helpers/s3.js';
 
 const BUCKET = 'input';

@@ -6,7 +6,7 @@ import type { Context, SQSBatchResponse, SQSEvent } from 'aws-lambda';
 import type { Classifier } from '../../core/classifier.js';
 import { createSqsWorkerHandler } from '../../functions/sqs-worker/handler.js';
 import { parseResult, resultKey } from '../../labelling/results.js';
-import { lambdaContext, s3Event, sqsEvent } from '../helpers/events.js';
+import { lambdaContext, s3Event, sqsEvent } from '../../scripts/lambda-events.js';
 import { startLocalS3, type LocalS3 } from '../helpers/s3.js';
 
 const BUCKET = 'input';

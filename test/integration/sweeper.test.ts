@@ -8,7 +8,7 @@ import { createSweeperHandler } from '../../functions/sweeper/handler.js';
 import type { BatchSubmission, SweepReport } from '../../functions/sweeper/backlog.js';
 import type { ObjectJobMessage } from '../../labelling/events.js';
 import { labelObject } from '../../labelling/label-object.js';
-import { lambdaContext, scheduledEvent } from '../helpers/events.js';
+import { lambdaContext, scheduledEvent } from '../../scripts/lambda-events.js';
 import { startLocalS3, type LocalS3 } from '../helpers/s3.js';
 
 const BUCKET = 'input';

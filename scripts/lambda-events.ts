@@ -1,6 +1,6 @@
 /**
  * Event factories shaped exactly like AWS's payloads (typed with @types/aws-lambda), for driving
- * the handlers in integration tests and in the local stack.
+ * the handlers in the integration tests, the Lambda artefact test and `npm run bench:artifacts`.
  */
 import { randomUUID } from 'node:crypto';
 
@@ -14,7 +14,7 @@ import type {
   SQSRecord,
 } from 'aws-lambda';
 
-import { encodeS3Key } from '../../labelling/events.js';
+import { encodeS3Key } from '../labelling/events.js';
 
 /** Fields of one S3 ObjectCreated record; `key` is the real (decoded) key, encoded here as S3 does. */
 export interface S3RecordSpec {
