@@ -15,6 +15,18 @@ export function decodeS3Key(key: string): string {
   return decodeURIComponent(key.replace(/\+/g, ' '));
 }
 
+/** S3's limit on an object key, in bytes of UTF-8. */
+export const MAX_KEY_BYTES = 1024;
+
+/**
+ * Whether a key from a client can name an S3 object: 1 to 1,024 bytes of UTF-8 (S3's limit)
+ * without NUL, which S3's XML listings cannot carry and a file-backed S3 (the local stack's)
+ * cannot store.
+ */
+export function isValidObjectKey(key: string): boolean {
+  return key !== '' && !key.includes('\0') && Buffer.byteLength(key, 'utf8') <= MAX_KEY_BYTES;
+}
+
 /** Encodes a key as S3 does in notifications (the inverse of {@link decodeS3Key}). */
 export function encodeS3Key(key: string): string {
   return encodeURIComponent(key)

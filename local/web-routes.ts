@@ -14,6 +14,7 @@ import { GetObjectCommand, GetObjectTaggingCommand, HeadObjectCommand, type S3Cl
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
 
 import type { FunctionConfig } from '../functions/index.js';
+import { isValidObjectKey } from '../labelling/events.js';
 import { s3StatusOf } from '../labelling/errors.js';
 import { readResult, resultKey, type ResultDoc } from '../labelling/results.js';
 import { sendJsonError } from './http-adapter.js';
@@ -137,6 +138,7 @@ export function createWebRoutes(o: WebRoutesOptions): (req: IncomingMessage, res
         return true;
       }
       if (key === '') sendJsonError(res, 400, 'MALFORMED_REQUEST', 'GET /objects/{key} needs an object key.');
+      else if (!isValidObjectKey(key)) sendJsonError(res, 400, 'MALFORMED_REQUEST', 'The key in GET /objects/{key} is not a valid S3 object key (at most 1,024 bytes of UTF-8, no NUL).');
       else await object(key, res);
       return true;
     }

@@ -10,6 +10,7 @@ import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from '
 
 import type { FunctionDeps } from '../shared/deps.js';
 import { fetchObject } from '../../labelling/label-object.js';
+import { isValidObjectKey } from '../../labelling/events.js';
 import { HttpError } from '../shared/middleware.js';
 import { readResult, resultKey } from '../../labelling/results.js';
 
@@ -48,13 +49,10 @@ function tooLarge(bytes: number, limit: number): HttpError {
   );
 }
 
-/**
- * An S3 object key from the client: 1 to 1,024 bytes of UTF-8 (S3's limit) without NUL, which
- * S3's XML listings cannot carry and a file-backed S3 (the local stack's) cannot store.
- */
+/** An S3 object key from the client, as {@link isValidObjectKey} allows. */
 function objectKey(v: unknown, what: string): string {
   if (typeof v !== 'string' || v === '') throw new HttpError(400, 'MALFORMED_REQUEST', `${what} must be a non-empty object key.`);
-  if (v.includes('\0') || Buffer.byteLength(v, 'utf8') > 1024) throw new HttpError(400, 'MALFORMED_REQUEST', `${what} is not a valid S3 object key (at most 1,024 bytes of UTF-8, no NUL).`);
+  if (!isValidObjectKey(v)) throw new HttpError(400, 'MALFORMED_REQUEST', `${what} is not a valid S3 object key (at most 1,024 bytes of UTF-8, no NUL).`);
   return v;
 }
 

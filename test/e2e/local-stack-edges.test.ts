@@ -169,6 +169,16 @@ describe('GET /results/{key}', () => {
   });
 });
 
+describe('GET /objects/{key} (the web page\'s object view)', () => {
+  test.each([
+    ['a 2 KB key', `/objects/${'k'.repeat(2048)}`],
+    ['a NUL byte', '/objects/a%00b'],
+  ])('%s: 400 MALFORMED_REQUEST before S3 is asked', async (_name, p) => {
+    const res = await fetch(`${stack.apiUrl}${p}`);
+    expect([res.status, await errorCode(res)]).toEqual([400, 'MALFORMED_REQUEST']);
+  });
+});
+
 describe('top', () => {
   test.each(['-1', '0', '100000', 'abc', '1.5', '', '1e400', '0x10', '1e2', ' 5'])('top=%j: 400 INVALID_ARGUMENT', async (top) => {
     const res = await fetch(`${stack.apiUrl}/classify?top=${encodeURIComponent(top)}`, { method: 'POST', headers: { 'content-type': 'image/jpeg' }, body: good });

@@ -1,6 +1,6 @@
 import { buildTagSet, sanitizeTagValue, MAX_TAGS } from '../../labelling/tags.js';
 import { compareSequencers, decideWrite, resultKey, serializeResult, stableBody, buildResult, type ResultDoc, type SourceRef } from '../../labelling/results.js';
-import { decodeS3Key, encodeS3Key, refsFromSqsRecord } from '../../labelling/events.js';
+import { decodeS3Key, encodeS3Key, isValidObjectKey, refsFromSqsRecord } from '../../labelling/events.js';
 import { isTransientS3Error } from '../../labelling/errors.js';
 
 const TAG_CHARSET = /^[\p{L}\p{N} +\-=._:/@]*$/u;
@@ -104,5 +104,20 @@ describe('isTransientS3Error', () => {
     [new Error('bug'), false],
   ])('%j → %s', (err, expected) => {
     expect(isTransientS3Error(err)).toBe(expected);
+  });
+});
+
+describe('isValidObjectKey', () => {
+  test.each([
+    ['a plain key', 'photos/cat.jpg', true],
+    ['unicode, spaces and +', 'photos/日本 猫+1.jpg', true],
+    ['exactly 1,024 bytes', 'k'.repeat(1024), true],
+    ['1,024 bytes of 3-byte characters and one more byte', `${'猫'.repeat(341)}k`, true],
+    ['1,025 bytes', 'k'.repeat(1025), false],
+    ['1,026 bytes in 342 characters', '猫'.repeat(342), false],
+    ['a NUL', 'a\0b', false],
+    ['empty', '', false],
+  ])('%s → %s', (_name, key, ok) => {
+    expect(isValidObjectKey(key)).toBe(ok);
   });
 });
