@@ -7,3 +7,4 @@ export { createS3TaggerHandler } from './s3-tagger/handler.js';
 export { isOwnOutput, readConfig, type FunctionConfig } from './shared/config.js';
 export type { FunctionDeps, HandlerClassifier } from './shared/deps.js';
 export { createObservability } from './shared/middleware.js';
+export { wholeNumberParam } from './shared/query.js';

@@ -13,7 +13,7 @@ import { fileURLToPath } from 'node:url';
 import { GetObjectCommand, GetObjectTaggingCommand, HeadObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
 
-import type { FunctionConfig } from '../functions/index.js';
+import { wholeNumberParam, type FunctionConfig } from '../functions/index.js';
 import { isValidObjectKey } from '../labelling/events.js';
 import { s3StatusOf } from '../labelling/errors.js';
 import { readResult, resultKey, type ResultDoc } from '../labelling/results.js';
@@ -62,9 +62,7 @@ function sendJson(res: ServerResponse, body: unknown): void {
 
 function intParam(url: URL, name: string, dflt: number, max: number): number | null {
   const raw = url.searchParams.get(name);
-  if (raw === null) return dflt;
-  const n = Number(raw);
-  return Number.isInteger(n) && n >= 0 && n <= max ? n : null;
+  return raw === null ? dflt : wholeNumberParam(raw, 0, max);
 }
 
 /**

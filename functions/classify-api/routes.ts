@@ -12,6 +12,7 @@ import type { FunctionDeps } from '../shared/deps.js';
 import { fetchObject } from '../../labelling/label-object.js';
 import { isValidObjectKey } from '../../labelling/events.js';
 import { HttpError } from '../shared/middleware.js';
+import { wholeNumberParam } from '../shared/query.js';
 import { readResult, resultKey } from '../../labelling/results.js';
 
 type Response = APIGatewayProxyStructuredResultV2;
@@ -95,9 +96,8 @@ async function imageBytes(event: APIGatewayProxyEventV2, deps: FunctionDeps): Pr
 function topParam(event: APIGatewayProxyEventV2, dflt: number, max: number): number {
   const raw = event.queryStringParameters?.top;
   if (raw === undefined) return Math.min(dflt, max);
-  // Decimal digits only: Number() would also take "0x10", "1e2" and " 5 ".
-  const n = /^[0-9]{1,7}$/.test(raw) ? Number(raw) : NaN;
-  if (!Number.isInteger(n) || n < 1 || n > max) throw new HttpError(400, 'INVALID_ARGUMENT', `top must be a whole number from 1 to ${max}, got "${raw}".`);
+  const n = wholeNumberParam(raw, 1, max, 7);
+  if (n === null) throw new HttpError(400, 'INVALID_ARGUMENT', `top must be a whole number from 1 to ${max}, got "${raw}".`);
   return n;
 }
 

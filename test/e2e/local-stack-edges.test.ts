@@ -179,6 +179,17 @@ describe('GET /objects/{key} (the web page\'s object view)', () => {
   });
 });
 
+describe('GET /recent paging', () => {
+  test.each(['limit=0x10', 'limit=1e1', 'limit=%205', 'offset=-1', 'offset=1.5', 'limit=', 'limit=0', 'limit=101'])('%s: 400 INVALID_ARGUMENT', async (q) => {
+    const res = await fetch(`${stack.apiUrl}/recent?${q}`);
+    expect([res.status, await errorCode(res)]).toEqual([400, 'INVALID_ARGUMENT']);
+  });
+
+  test('limit=10&offset=0 is a page', async () => {
+    expect((await fetch(`${stack.apiUrl}/recent?limit=10&offset=0`)).status).toBe(200);
+  });
+});
+
 describe('top', () => {
   test.each(['-1', '0', '100000', 'abc', '1.5', '', '1e400', '0x10', '1e2', ' 5'])('top=%j: 400 INVALID_ARGUMENT', async (top) => {
     const res = await fetch(`${stack.apiUrl}/classify?top=${encodeURIComponent(top)}`, { method: 'POST', headers: { 'content-type': 'image/jpeg' }, body: good });
