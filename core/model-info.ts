@@ -5,8 +5,6 @@
  */
 import { open } from 'node:fs/promises';
 
-import protobuf from 'protobufjs/minimal.js';
-
 import { BUILDER_PRODUCER } from './model-builder/resnet-graph.js';
 import { findZooModel } from './registry.js';
 
@@ -45,31 +43,54 @@ export interface ModelInfo {
   trained?: { id: string; fetchCommand: string };
 }
 
-// ModelProto field numbers (onnx.proto).
-const FIELD = { producerName: 2, producerVersion: 3, docString: 6, graph: 7 } as const;
+// ModelProto field numbers (onnx.proto) and protobuf wire types.
+const FIELD = { producerName: 2, producerVersion: 3, docString: 6 } as const;
+const WIRE_VARINT = 0;
+const WIRE_I64 = 1;
+const WIRE_LEN = 2;
+const WIRE_I32 = 5;
 /** The header fields (1..6) precede the graph; writers put them first, so a few KB suffice. */
 const HEADER_BYTES = 16 * 1024;
 
+// A protobuf varint, read by hand: this runs in every classifying Lambda, and protobufjs (which
+// core/model-builder/onnx-reader.ts uses to rewrite whole models) adds about 35 KiB and eight packages
+// to those bundles for these few fields.
+function varint(buf: Uint8Array, at: number): [value: number, next: number] {
+  let value = 0;
+  let scale = 1;
+  for (let i = at; i < buf.length && i < at + 10; i++) {
+    value += (buf[i]! & 0x7f) * scale;
+    if ((buf[i]! & 0x80) === 0) return [value, i + 1];
+    scale *= 128;
+  }
+  return [Number.NaN, buf.length];
+}
+
 /**
  * Reads the producer and description strings from the first bytes of an ONNX ModelProto; stops at
- * the graph (field 7) or at anything it cannot parse (a cut-off field, bytes that are not a
- * ModelProto). Missing fields are ''.
+ * the graph (field 7) or at anything it cannot parse. Missing fields are ''.
  */
 export function parseOnnxHeader(bytes: Uint8Array): OnnxHeader {
   const header: OnnxHeader = { producerName: '', producerVersion: '', docString: '' };
-  const r = protobuf.Reader.create(bytes);
-  try {
-    while (r.pos < r.len) {
-      const tag = r.uint32();
-      const field = tag >>> 3;
-      if (field === 0 || field >= FIELD.graph) break;
-      if (field === FIELD.producerName) header.producerName = r.string();
-      else if (field === FIELD.producerVersion) header.producerVersion = r.string();
-      else if (field === FIELD.docString) header.docString = r.string();
-      else r.skipType(tag & 7);
-    }
-  } catch {
-    // The read window ended inside a field, or the bytes are not protobuf: keep what was whole.
+  const text = new TextDecoder();
+  let at = 0;
+  while (at < bytes.length) {
+    const [tag, afterTag] = varint(bytes, at);
+    const field = Math.floor(tag / 8);
+    const wire = tag % 8;
+    if (!Number.isFinite(tag) || field === 0 || field >= 7) break;
+    if (wire === WIRE_VARINT) at = varint(bytes, afterTag)[1];
+    else if (wire === WIRE_I64) at = afterTag + 8;
+    else if (wire === WIRE_I32) at = afterTag + 4;
+    else if (wire === WIRE_LEN) {
+      const [len, start] = varint(bytes, afterTag);
+      if (!Number.isFinite(len) || start + len > bytes.length) break;
+      const value = text.decode(bytes.subarray(start, start + len));
+      if (field === FIELD.producerName) header.producerName = value;
+      else if (field === FIELD.producerVersion) header.producerVersion = value;
+      else if (field === FIELD.docString) header.docString = value;
+      at = start + len;
+    } else break;
   }
   return header;
 }
