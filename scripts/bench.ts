@@ -30,6 +30,7 @@ import { ModelSession, ortSessionOptions } from '../core/session.js';
 import { IMAGENET_PREPROCESS } from '../core/types.js';
 import { calibrationTensors, int8Model } from './int8-model.js';
 import { median } from './median.js';
+import { photosDir } from './fixtures.js';
 import { arg, repoRoot } from './script-args.js';
 
 const TARGET_PREPROCESS_MS = 150;
@@ -46,13 +47,13 @@ async function timeIt<T>(fn: () => Promise<T> | T): Promise<[T, number]> {
 }
 
 async function inputs(cacheDir: string, root: string): Promise<{ name: string; bytes: Buffer }[]> {
-  const shared = path.resolve(root, '../shared/images');
+  const photos = photosDir(root);
   const jpg = path.join(cacheDir, 'photo-4000x3000-q90.jpg');
   const png = path.join(cacheDir, 'photo-640x480.png');
   if (!fs.existsSync(jpg)) {
-    await sharp(path.join(shared, 'rocket.jpg')).resize(4000, 3000, { fit: 'fill', kernel: 'lanczos3' }).jpeg({ quality: 90 }).toFile(jpg);
+    await sharp(path.join(photos, 'rocket.jpg')).resize(4000, 3000, { fit: 'fill', kernel: 'lanczos3' }).jpeg({ quality: 90 }).toFile(jpg);
   }
-  if (!fs.existsSync(png)) await sharp(path.join(shared, 'coffee.png')).resize(640, 480, { fit: 'fill' }).png().toFile(png);
+  if (!fs.existsSync(png)) await sharp(path.join(photos, 'coffee.png')).resize(640, 480, { fit: 'fill' }).png().toFile(png);
   const list = [
     { name: '12 MP JPEG (4000×3000, q90)', bytes: fs.readFileSync(jpg) },
     { name: '0.3 MP PNG (640×480)', bytes: fs.readFileSync(png) },
@@ -158,7 +159,7 @@ async function main(): Promise<void> {
   const int8Rows: string[] = [];
   for (const depth of depths) {
     const fp32Path = await model(cacheDir, depth);
-    const int8Path = await int8Model(fp32Path, () => calibrationTensors(path.resolve(root, '../shared/images')));
+    const int8Path = await int8Model(fp32Path, () => calibrationTensors(photosDir(root)));
     const fp32 = await ort.InferenceSession.create(fp32Path, ortSessionOptions({ threads }));
     const int8 = await ort.InferenceSession.create(int8Path, ortSessionOptions({ threads }));
     const tensor = preprocess(await decodeImage(images[0].bytes, { minShortSide: cfg.resizeShortSide }), cfg);

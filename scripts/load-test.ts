@@ -13,6 +13,7 @@
  */
 import { readdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
+import { imagenetLabels, photosDir } from './fixtures.js';
 import { performance } from 'node:perf_hooks';
 
 import { Command } from 'commander';
@@ -23,11 +24,11 @@ import { startLocalStack, type LocalStack } from '../local/stack.js';
 
 const flags = new Command('load-test')
   .option('--model <id|path>', 'model for the in-process stack')
-  .option('--labels <file>', 'labels for a model path', path.resolve('../shared/data/synset.txt'))
+  .option('--labels <file>', 'labels for a model path', imagenetLabels())
   .option('--requests <n>', 'total requests', Number, 200)
   .option('--concurrency <n>', 'requests in flight', Number, 20)
   .option('--stack-concurrency <n>', 'requests the stack serves at once (the rest queue)', Number, 4)
-  .option('--images <dir>', 'folder of images sent round-robin', path.resolve('../shared/images'))
+  .option('--images <dir>', 'folder of images sent round-robin', photosDir())
   .option('--url <url>', 'an already running stack instead of an in-process one')
   .parse()
   .opts<{ model?: string; labels: string; requests: number; concurrency: number; stackConcurrency: number; images: string; url?: string }>();

@@ -32,6 +32,7 @@ import { compareModels } from '../core/quantize/agreement.js';
 import { quantizeModel, type CalibrationMethod } from '../core/quantize/index.js';
 import { ModelSession } from '../core/session.js';
 import { IMAGENET_PREPROCESS } from '../core/types.js';
+import { photosDir } from './fixtures.js';
 import { arg, repoRoot } from './script-args.js';
 
 
@@ -51,7 +52,7 @@ function rng(seed: number): () => number {
 const SKIMAGE_DATA = ['/usr/lib/python3/dist-packages/skimage/data', '/usr/local/lib/python3/dist-packages/skimage/data'];
 
 async function sourcePhotos(root: string): Promise<string[]> {
-  const dirs = arg('sources', '') ? arg('sources', '').split(',') : [path.resolve(root, '../shared/images'), ...SKIMAGE_DATA];
+  const dirs = arg('sources', '') ? arg('sources', '').split(',') : [photosDir(root), ...SKIMAGE_DATA];
   const byName = new Map<string, string>();
   for (const dir of dirs.filter((d) => fs.existsSync(d))) {
     for (const f of fs.readdirSync(dir).sort()) {

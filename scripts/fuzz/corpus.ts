@@ -8,6 +8,7 @@
 import { spawnSync } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
+import { photosDir } from '../fixtures.js';
 import { deflateSync } from 'node:zlib';
 
 import type { ImageFormat } from '../../core/types.js';
@@ -29,9 +30,9 @@ export interface CorpusReport {
 /** The formats the fuzzer drives through `decodeImage`. */
 export const FUZZ_FORMATS: readonly ImageFormat[] = ['jpeg', 'png', 'gif', 'bmp', 'tiff'];
 
-/** The shared photos' folder: FUZZ_IMAGES, else `../shared/images` beside the checkout, else /work/shared/images. */
-export function imagesDir(root = process.cwd()): string | undefined {
-  const candidates = [process.env.FUZZ_IMAGES, path.resolve(root, '../shared/images'), '/work/shared/images'];
+/** The photos the corpus is made from: FUZZ_IMAGES, else the repository's test/fixtures/photos. */
+export function imagesDir(root?: string): string | undefined {
+  const candidates = [process.env.FUZZ_IMAGES, photosDir(root)];
   return candidates.find((d): d is string => d !== undefined && d !== '' && existsSync(d));
 }
 

@@ -7,7 +7,7 @@ side floored as torchvision's Resize(256) does, centre crop 224 (torchvision's C
 Python round), /255, normalise with the ImageNet mean/std, then average-pool 8x8 to 3x28x28 (CHW).
 Writes <out>/<image name>.json. Run with Debian's python3 (python3-pil, python3-numpy):
 
-    /usr/bin/python3 scripts/reference/preprocess_reference.py ../shared/images test/fixtures/preprocess-reference
+    /usr/bin/python3 scripts/reference/preprocess_reference.py test/fixtures/photos test/fixtures/preprocess-reference
 """
 import hashlib
 import json

@@ -5,7 +5,7 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 
 import { testModelPath } from '../helpers/models.js';
-import { REPO_ROOT, SHARED_IMAGES, SYNSET_PATH } from '../helpers/paths.js';
+import { REPO_ROOT, PHOTOS_DIR, SYNSET_PATH } from '../helpers/paths.js';
 
 const exec = promisify(execFile);
 
@@ -44,7 +44,7 @@ describe('resnet CLI', () => {
   it('classify --json prints one object per image, errors on their own line, and exits non-zero', async () => {
     const empty = path.join(tmp, 'empty.jpg');
     await writeFile(empty, '');
-    const cat = path.join(SHARED_IMAGES, 'cat.jpg');
+    const cat = path.join(PHOTOS_DIR, 'chelsea.jpg');
     const { stdout, code } = await resnet(['classify', cat, empty, path.join(tmp, 'missing.png'), '--model', model, '--labels', SYNSET_PATH, '--top', '3', '--json']);
     const lines = stdout.trim().split('\n').map((l) => JSON.parse(l) as JsonLine);
     expect(lines.map((l) => l.image)).toEqual([cat, empty, path.join(tmp, 'missing.png')]);
@@ -57,7 +57,7 @@ describe('resnet CLI', () => {
   });
 
   it('classify prints a readable table and exits 0 when every image succeeds', async () => {
-    const { stdout, code } = await resnet(['classify', path.join(SHARED_IMAGES, 'rocket.jpg'), '--model', model, '--labels', SYNSET_PATH]);
+    const { stdout, code } = await resnet(['classify', path.join(PHOTOS_DIR, 'rocket.jpg'), '--model', model, '--labels', SYNSET_PATH]);
     expect(code).toBe(0);
     expect(stdout).toMatch(/rocket\.jpg {2}\(resnet18-v1-b1/);
     expect(stdout.split('\n').filter((l) => /^\s+\d\s+n\d{8}\s+\d+\.\d\d%/.test(l))).toHaveLength(5);
@@ -66,8 +66,8 @@ describe('resnet CLI', () => {
   it('validate computes top-1/top-5 over an ImageNet-layout folder', async () => {
     // Put each photo under the class the model predicts, and one under a class it does not:
     // an untrained model still has a known answer, so the accuracy is exact.
-    const names = ['cat.jpg', 'rocket.jpg', 'coffee.png', 'chelsea.png'];
-    const { stdout } = await resnet(['classify', ...names.map((n) => path.join(SHARED_IMAGES, n)), '--model', model, '--labels', SYNSET_PATH, '--top', '5', '--json']);
+    const names = ['chelsea.jpg', 'rocket.jpg', 'coffee.png', 'chelsea.png'];
+    const { stdout } = await resnet(['classify', ...names.map((n) => path.join(PHOTOS_DIR, n)), '--model', model, '--labels', SYNSET_PATH, '--top', '5', '--json']);
     const preds = stdout.trim().split('\n').map((l) => JSON.parse(l) as JsonLine);
     const valDir = path.join(tmp, 'val');
     for (const [i, p] of preds.entries()) {
@@ -76,7 +76,7 @@ describe('resnet CLI', () => {
       const misses = ['n15075141', 'n01440764', 'n01443537', 'n01484850', 'n01491361', 'n01494475'];
       const folder = i === names.length - 1 ? misses.find((m) => p.labels!.every((l) => l.id !== m))! : predicted;
       await mkdir(path.join(valDir, folder), { recursive: true });
-      await copyFile(path.join(SHARED_IMAGES, names[i]!), path.join(valDir, folder, `${i}-${names[i]}`));
+      await copyFile(path.join(PHOTOS_DIR, names[i]!), path.join(valDir, folder, `${i}-${names[i]}`));
     }
     const r = await resnet(['validate', valDir, '--model', model, '--labels', SYNSET_PATH, '--json']);
     expect(r.code).toBe(0);
@@ -86,7 +86,7 @@ describe('resnet CLI', () => {
 
     // The int8 model of the same file, validated beside it: one report per model, same images.
     const int8 = path.join(tmp, 'int8.onnx');
-    const q = await resnet(['quantize', '--model', model, '--calibrate', SHARED_IMAGES, '--out', int8, '--per-channel', '--holdout', '0', '--json']);
+    const q = await resnet(['quantize', '--model', model, '--calibrate', PHOTOS_DIR, '--out', int8, '--per-channel', '--holdout', '0', '--json']);
     expect(q.code).toBe(0);
     const both = await resnet(['validate', valDir, '--model', model, '--compare', int8, '--labels', SYNSET_PATH, '--json']);
     expect(both.code).toBe(0);
@@ -112,7 +112,7 @@ describe('resnet CLI', () => {
   });
 
   it('a zoo model missing from the cache fails with exit 2 and the fetch hint', async () => {
-    const { stderr, code } = await resnet(['classify', path.join(SHARED_IMAGES, 'cat.jpg'), '--model', 'resnet18-v2', '--no-download'], { RESNET_CACHE_DIR: tmp });
+    const { stderr, code } = await resnet(['classify', path.join(PHOTOS_DIR, 'chelsea.jpg'), '--model', 'resnet18-v2', '--no-download'], { RESNET_CACHE_DIR: tmp });
     expect(code).toBe(2);
     expect(stderr).toContain('MODEL_NOT_CACHED');
     expect(stderr).toContain('resnet fetch resnet18-v2');

@@ -3,11 +3,12 @@ import { fileURLToPath } from 'node:url';
 
 /** Repository root. */
 export const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
-/** The workplace's shared folder beside the checkout (CI has it at the same place). */
-export const SHARED_DIR = path.resolve(REPO_ROOT, '../shared');
-/** ImageNet labels for tests only; never committed. */
-export const SYNSET_PATH = path.join(SHARED_DIR, 'data/synset.txt');
-/** Real photographs for tests; never committed. */
-export const SHARED_IMAGES = path.join(SHARED_DIR, 'images');
+/**
+ * ImageNet's 1000 class labels (`n01440764 tench, Tinca tinca`), generated from WordNet 3.0 by
+ * `npm run data:labels` (test/fixtures/NOTICE.md).
+ */
+export const SYNSET_PATH = path.join(REPO_ROOT, 'test/fixtures/imagenet/labels.txt');
+/** Public-domain and CC0 photographs from scikit-image's sample data (test/fixtures/NOTICE.md). */
+export const PHOTOS_DIR = path.join(REPO_ROOT, 'test/fixtures/photos');
 /** Scratch cache for generated test artefacts (git-ignored). */
 export const TEST_CACHE = path.join(REPO_ROOT, '.cache/test');

@@ -14,7 +14,7 @@ const MB = 1_000_000;
 const FUNCTION_BUDGET = 20 * MB; // the default functionBudgetMb
 
 describe('decidePackaging (pure)', () => {
-  // Zoo file sizes from shared/data/zoo-facts.md; onnxruntime-node 1.30 layer sizes as built here.
+  // Zoo file sizes as core/registry.ts lists them (the zoo's Git LFS pointers); onnxruntime-node 1.30 layer sizes as built here.
   const X64 = 46.3 * MB;
   const ARM = 25.6 * MB;
   it.each([

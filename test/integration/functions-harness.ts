@@ -14,7 +14,7 @@ import { readConfig, type FunctionConfig } from '../../functions/shared/config.j
 import type { FunctionDeps, HandlerClassifier } from '../../functions/shared/deps.js';
 import { createObservability } from '../../functions/shared/middleware.js';
 import { testModelPath } from '../helpers/models.js';
-import { SHARED_IMAGES, SYNSET_PATH } from '../helpers/paths.js';
+import { PHOTOS_DIR, SYNSET_PATH } from '../helpers/paths.js';
 
 process.env.POWERTOOLS_LOG_LEVEL ??= process.env.DEBUG_LOGS ? 'DEBUG' : 'SILENT';
 process.env.POWERTOOLS_METRICS_DISABLED ??= 'true';
@@ -60,7 +60,7 @@ export function testDeps(s3: FunctionDeps['s3'], classifier: HandlerClassifier, 
 
 /** The shared photograph of a cat (JPEG). */
 export function catJpeg(): Promise<Buffer> {
-  return readFile(path.join(SHARED_IMAGES, 'cat.jpg'));
+  return readFile(path.join(PHOTOS_DIR, 'chelsea.jpg'));
 }
 
 /** A different, generated JPEG (colour gradient), `w`×`h` pixels. */

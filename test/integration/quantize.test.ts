@@ -19,7 +19,7 @@ import { decodeModel } from '../../core/model-builder/onnx-reader.js';
 import type { AgreementReport } from '../../core/quantize/agreement.js';
 import { ModelSession } from '../../core/session.js';
 import { testModelPath } from '../helpers/models.js';
-import { REPO_ROOT, SHARED_IMAGES } from '../helpers/paths.js';
+import { REPO_ROOT, PHOTOS_DIR } from '../helpers/paths.js';
 
 const exec = promisify(execFile);
 
@@ -70,7 +70,7 @@ describe.each([
   beforeAll(async () => {
     fp32Path = await testModelPath({ depth: 18, version, batch, classes: 10 });
     int8Path = path.join(dir, `r18v${version}-int8.onnx`);
-    summary = await quantize(['--model', fp32Path, '--calibrate', SHARED_IMAGES, '--out', int8Path, '--holdout', '3', ...flags]);
+    summary = await quantize(['--model', fp32Path, '--calibrate', PHOTOS_DIR, '--out', int8Path, '--holdout', '3', ...flags]);
   }, 180_000);
 
   it('writes int8 weights for every Conv and the Gemm, about a quarter of the float32 size', async () => {

@@ -7,9 +7,9 @@ import { LabelsMismatchError, ModelNotCachedError, ResnetError, UnknownModelErro
 import { preprocess } from '../../core/preprocess.js';
 import { decodeImage } from '../../core/decode.js';
 import { testModelPath } from '../helpers/models.js';
-import { SHARED_IMAGES, SYNSET_PATH } from '../helpers/paths.js';
+import { PHOTOS_DIR, SYNSET_PATH } from '../helpers/paths.js';
 
-const photo = (name: string) => readFile(path.join(SHARED_IMAGES, name));
+const photo = (name: string) => readFile(path.join(PHOTOS_DIR, name));
 
 describe('Classifier', () => {
   let classifier: Classifier;
@@ -22,7 +22,7 @@ describe('Classifier', () => {
   afterAll(() => classifier.dispose());
 
   it('classifies a real photo into top-k labels with ids and names from the labels file', async () => {
-    const r = await classifier.classify(await photo('cat.jpg'), { top: 3 });
+    const r = await classifier.classify(await photo('chelsea.jpg'), { top: 3 });
     expect(r.model).toBe(path.basename(modelPath, '.onnx'));
     expect(r.labels).toHaveLength(3);
     expect(r.labels.map((l) => l.rank)).toEqual([1, 2, 3]);
@@ -36,7 +36,7 @@ describe('Classifier', () => {
   });
 
   it('gives the same answer batched as one by one', async () => {
-    const images = await Promise.all(['cat.jpg', 'rocket.jpg', 'coffee.png'].map(photo));
+    const images = await Promise.all(['chelsea.jpg', 'rocket.jpg', 'coffee.png'].map(photo));
     const batched = await classifier.classifyMany(images, { top: 5 });
     for (const [i, img] of images.entries()) {
       const single = await classifier.classify(img, { top: 5 });
@@ -57,7 +57,7 @@ describe('Classifier', () => {
   });
 
   it('keeps going when one image of a batch is bad, returning its typed error', async () => {
-    const results = await classifier.classifyMany([await photo('cat.jpg'), new Uint8Array(0), Buffer.from('%PDF-1.4 not an image')]);
+    const results = await classifier.classifyMany([await photo('chelsea.jpg'), new Uint8Array(0), Buffer.from('%PDF-1.4 not an image')]);
     expect(results[0]).not.toBeInstanceOf(ResnetError);
     expect((results[1] as ResnetError).code).toBe('EMPTY_INPUT');
     expect((results[2] as ResnetError).code).toBe('UNSUPPORTED_FORMAT');

@@ -13,9 +13,9 @@ import {
   UnsupportedFormatError,
 } from '../../core/errors.js';
 import type { RgbImage } from '../../core/types.js';
-import { SHARED_IMAGES } from '../helpers/paths.js';
+import { PHOTOS_DIR } from '../helpers/paths.js';
 
-const CAT = fs.readFileSync(path.join(SHARED_IMAGES, 'cat.jpg'));
+const CAT = fs.readFileSync(path.join(PHOTOS_DIR, 'chelsea.jpg'));
 
 /** 4 flat quadrants: red, green / blue, white (top row / bottom row). */
 const QUAD: [number, number, number][] = [[220, 30, 30], [30, 200, 40], [40, 40, 210], [250, 250, 250]];
@@ -116,7 +116,7 @@ describe('bad input gives typed errors', () => {
   });
 
   it.each([
-    ['option', { maxPixels: 480 * 360 - 1 }, undefined],
+    ['option', { maxPixels: 451 * 300 - 1 }, undefined],
     ['RESNET_MAX_PIXELS', {}, '100000'],
   ])('honours a lower limit from the %s', async (_n, opts, env) => {
     const old = process.env.RESNET_MAX_PIXELS;

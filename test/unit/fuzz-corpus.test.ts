@@ -60,7 +60,7 @@ describe('saved reproducers (test/fixtures/fuzz)', () => {
     const recipe = JSON.parse(readFileSync(path.join(FIXTURES, file), 'utf8')) as Omit<FuzzInput, 'bytes'> & { size: number; outcome: string };
     const seeds = corpus.seeds[recipe.format];
     if (!seeds.some((s) => s.name === recipe.seedName) || !seeds.some((s) => s.name === recipe.otherName)) {
-      console.warn(`${file}: seed ${recipe.seedName} or ${recipe.otherName} cannot be built here (a tool or the shared photos are missing); skipped`);
+      console.warn(`${file}: seed ${recipe.seedName} or ${recipe.otherName} cannot be built here (a tool or the photos of test/fixtures/photos are missing); skipped`);
       return;
     }
     const input = replayInput(seeds, recipe);

@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import sharp from 'sharp';
 import { decodeJpeg, idct4x4, idct8x8, JpegDataError } from '../../core/jpeg-decoder/index.js';
-import { REPO_ROOT, SHARED_IMAGES } from '../helpers/paths.js';
+import { REPO_ROOT, PHOTOS_DIR } from '../helpers/paths.js';
 import { rng } from '../helpers/rng.js';
 
 /**
@@ -109,7 +109,7 @@ describe('decodeJpeg against libjpeg-turbo (sharp)', () => {
     ['coffee.png', '4:4:4', 75],
     ['astronaut.png', '4:4:4', 95],
   ] as const)('%s %s q%d: mean abs ≤ 0.1, max ≤ 3', async (file, subsampling, quality) => {
-    const jpg = await sharp(path.join(SHARED_IMAGES, file)).removeAlpha().jpeg({ quality, chromaSubsampling: subsampling }).toBuffer();
+    const jpg = await sharp(path.join(PHOTOS_DIR, file)).removeAlpha().jpeg({ quality, chromaSubsampling: subsampling }).toBuffer();
     const ours = decodeJpeg(new Uint8Array(jpg), 1);
     if (!ours) throw new Error('decoder declined a baseline file');
     const { size, mean, max } = await againstLibjpeg(jpg, ours);
@@ -299,7 +299,7 @@ describe('YCCK (Adobe transform 2)', () => {
   }
 
   test('decodes to (255 − C)·K/255 per channel from the colour and K scans, as libjpeg-turbo and PIL do (checked against libjpeg decoding each)', async () => {
-    const src = sharp(path.join(SHARED_IMAGES, 'chelsea.png')).removeAlpha().resize(160, 120);
+    const src = sharp(path.join(PHOTOS_DIR, 'chelsea.png')).removeAlpha().resize(160, 120);
     const colour = await src.clone().jpeg({ quality: 92, chromaSubsampling: '4:4:4', optimiseCoding: false }).toBuffer();
     const grey = await src.clone().flop().toColourspace('b-w').jpeg({ quality: 92, optimiseCoding: false }).toBuffer();
     const ycck = spliceYcck(new Uint8Array(colour), new Uint8Array(grey));

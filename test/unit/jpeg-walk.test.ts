@@ -10,7 +10,7 @@ import sharp from 'sharp';
 
 import { decodeJpeg } from '../../core/jpeg-decoder/index.js';
 import { walkStats } from '../../core/jpeg-walk/index.js';
-import { REPO_ROOT, SHARED_IMAGES } from '../helpers/paths.js';
+import { REPO_ROOT, PHOTOS_DIR } from '../helpers/paths.js';
 import { rng } from '../helpers/rng.js';
 
 /** The decode at 1/8 as a comparable string: pixels and size, or the error's class and message. */
@@ -60,8 +60,8 @@ describe('JPEG 1/8-scale walk in WebAssembly', () => {
   });
 
   it('gives the same pixels for the shared photos', () => {
-    for (const f of readdirSync(SHARED_IMAGES).filter((n) => /\.jpe?g$/i.test(n))) {
-      expect(expectSame(new Uint8Array(readFileSync(path.join(SHARED_IMAGES, f)))).walked).toBe(true);
+    for (const f of readdirSync(PHOTOS_DIR).filter((n) => /\.jpe?g$/i.test(n))) {
+      expect(expectSame(new Uint8Array(readFileSync(path.join(PHOTOS_DIR, f)))).walked).toBe(true);
     }
   });
 

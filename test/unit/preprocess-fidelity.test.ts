@@ -11,7 +11,7 @@ import sharp from 'sharp';
 import { decodeImage } from '../../core/decode.js';
 import { preprocess } from '../../core/preprocess.js';
 import { IMAGENET_PREPROCESS } from '../../core/types.js';
-import { REPO_ROOT, SHARED_IMAGES } from '../helpers/paths.js';
+import { REPO_ROOT, PHOTOS_DIR } from '../helpers/paths.js';
 
 const FIXTURES = path.join(REPO_ROOT, 'test/fixtures/preprocess-reference');
 const MEAN_TOL = 0.01;
@@ -61,7 +61,7 @@ describe('preprocessing fidelity vs Pillow reference (8×8 pooled, normalised un
   });
 
   it.each(refs.map((r) => [r.image, r] as const))('%s', async (_name, ref) => {
-    const bytes = fs.readFileSync(path.join(SHARED_IMAGES, ref.image));
+    const bytes = fs.readFileSync(path.join(PHOTOS_DIR, ref.image));
     expect(createHash('sha256').update(bytes).digest('hex')).toBe(ref.sha256);
     const img = await decodeImage(bytes, { minShortSide: IMAGENET_PREPROCESS.resizeShortSide });
     const t = preprocess(img);
@@ -82,7 +82,7 @@ describe('reduced-scale JPEG decoding stays within the same bounds of a full dec
     ['3 MP baseline 4:4:4 (1/4 scale)', 2048, 1536, { quality: 85, chromaSubsampling: '4:4:4' }],
     ['1.5 MP progressive 4:2:0 (1/4 scale, partial edge blocks)', 1400, 1050, { quality: 80, progressive: true }],
   ] as const)('%s', async (_name, w, h, jpegOpts) => {
-    const bytes = await sharp(path.join(SHARED_IMAGES, 'rocket.jpg')).resize(w, h, { fit: 'fill' }).jpeg(jpegOpts).toBuffer();
+    const bytes = await sharp(path.join(PHOTOS_DIR, 'rocket.jpg')).resize(w, h, { fit: 'fill' }).jpeg(jpegOpts).toBuffer();
     const full = await sharp(bytes).removeAlpha().raw().toBuffer({ resolveWithObject: true });
     const expected = preprocess({ width: full.info.width, height: full.info.height, data: full.data });
     const img = await decodeImage(bytes, { minShortSide: 256 });

@@ -9,7 +9,8 @@ const IDS = [
 ];
 
 // The zoo card's "Download" column (MB there means MiB, rounded to 0.1), its accuracies, and
-// the sha256 prefixes of ../shared/data/zoo-facts.md: an independent transcription to catch typos.
+// the first 8 hex digits of each file's sha256 (collected apart from core/registry.ts): an
+// independent transcription to catch typos.
 const CARD: Record<string, { mib: number; top1: number; top5: number; sha8?: string; output?: string }> = {
   'resnet18-v1': { mib: 44.7, top1: 69.93, top5: 89.29, sha8: '4e8f8653', output: 'resnetv15_dense0_fwd' },
   'resnet34-v1': { mib: 83.3, top1: 73.73, top5: 91.4, sha8: '883a41b2', output: 'resnetv16_dense0_fwd' },

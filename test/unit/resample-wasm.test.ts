@@ -5,7 +5,7 @@ import { decodeImage } from '../../core/decode.js';
 import { preprocess, type ScaledRgbImage } from '../../core/preprocess.js';
 import { resampleStats } from '../../core/resample-wasm/index.js';
 import type { PreprocessConfig } from '../../core/types.js';
-import { SHARED_IMAGES } from '../helpers/paths.js';
+import { PHOTOS_DIR } from '../helpers/paths.js';
 import { rng } from '../helpers/rng.js';
 
 /** Runs preprocess both ways: the WebAssembly resampler's tensor must equal JavaScript's bit for bit. */
@@ -46,10 +46,10 @@ describe('resampler in WebAssembly', () => {
   });
 
   it('gives JavaScript’s tensor for the shared photos decoded at reduced scale', async () => {
-    const files = readdirSync(SHARED_IMAGES).filter((n) => /\.(jpe?g|png)$/i.test(n));
+    const files = readdirSync(PHOTOS_DIR).filter((n) => /\.(jpe?g|png)$/i.test(n));
     expect(files.length).toBeGreaterThan(0);
     for (const f of files) {
-      const img = await decodeImage(new Uint8Array(readFileSync(path.join(SHARED_IMAGES, f))), { minShortSide: 256 });
+      const img = await decodeImage(new Uint8Array(readFileSync(path.join(PHOTOS_DIR, f))), { minShortSide: 256 });
       const r = bothWays(img);
       expect(r.inWasm).toBe(true);
       expect(sameBits(r.wasm, r.js)).toBe(true);
