@@ -22,7 +22,7 @@ import { runBatch } from './run-batch.js';
 import { formatSummary } from './summary.js';
 import type { BatchOptions } from './types.js';
 import { defaultS3Client } from './s3/s3-client.js';
-import { inShard, resolveShard } from './sources/shard.js';
+import { inShard, resolveShard, WHOLE } from './sources/shard.js';
 import { downloadOnce, parseS3Uri as parseModelS3Uri } from '../labelling/download-once.js';
 import { openSource, parseInput, parseS3Uri } from './sources/sources.js';
 
@@ -155,8 +155,9 @@ async function dryRun(opts: BatchOptions, json: boolean): Promise<void> {
   const spec = parseInput(opts.input, opts.inputKind ?? 'auto');
   const s3 = spec.kind === 'local' ? undefined : defaultS3Client();
   let count = 0;
-  for await (const o of openSource(spec, { ...(s3 ? { s3 } : {}), ...(opts.bucket ? { defaultBucket: opts.bucket } : {}) })) {
-    if (inShard(o.key, opts.shard ?? { index: 0, count: 1 })) count++;
+  const shard = opts.shard ?? WHOLE;
+  for await (const o of openSource(spec, { ...(s3 ? { s3 } : {}), ...(opts.bucket ? { defaultBucket: opts.bucket } : {}), shard })) {
+    if (spec.kind === 'backlog' || inShard(o.key, shard)) count++;
   }
   const plan = planBacklog(count, plannerOptionsFromEnv());
   console.log(json ? JSON.stringify(plan) : formatPlan(plan));
@@ -171,9 +172,9 @@ export function registerBatchCommand(program: Command): Command {
     .command('batch')
     .description(
       'label a backlog: an S3 prefix (s3://bucket/prefix/), a manifest of keys (.jsonl/.csv, local or s3://), ' +
-        'an S3 Inventory manifest.json, or a local folder; resumable, shardable, writes the s3-tagger\'s tags and results',
+        'a sweeper\'s backlog.json (an array child reads only its part), an S3 Inventory manifest.json, or a local folder; resumable, shardable, writes the s3-tagger\'s tags and results',
     )
-    .argument('<input>', 's3://bucket/prefix/ | keys.jsonl | keys.csv | inventory/manifest.json | ./folder')
+    .argument('<input>', 's3://bucket/prefix/ | keys.jsonl | keys.csv | backlog.json | inventory/manifest.json | ./folder')
     .option('-m, --model <id|path>', 'zoo model id or .onnx path (default: $MODEL_DIR/model.onnx, else $MODEL_ID, else resnet50-v2)')
     .option('-l, --labels <file>', 'labels file for a user model ("<id> <name>" per line)')
     .option('--model-id <id>', 'model id written into results and tags (default: zoo id or file name)')
@@ -191,7 +192,7 @@ export function registerBatchCommand(program: Command): Command {
     .option('--ten-crop', 'ten-crop test-time augmentation')
     .option('--max-pixels <n>', 'largest image in pixels (default: $RESNET_MAX_PIXELS or 100e6)', positiveInt)
     .option('--max-bytes <n>', 'largest object downloaded, in bytes (default 50 MiB)', positiveInt)
-    .addOption(new Option('--input-kind <kind>', 'input kind instead of guessing').choices(['auto', 's3-prefix', 'manifest', 'inventory', 'local']).default('auto'))
+    .addOption(new Option('--input-kind <kind>', 'input kind instead of guessing').choices(['auto', 's3-prefix', 'manifest', 'inventory', 'backlog', 'local']).default('auto'))
     .option('--bucket <name>', 'bucket of manifest lines that name none')
     .option('--results-bucket <name>', 'bucket for results (default: $RESULTS_BUCKET, else the source bucket)', process.env.RESULTS_BUCKET)
     .option('--results-prefix <prefix>', 'results prefix (default: $RESULTS_PREFIX or resnet-results/)')

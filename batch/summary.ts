@@ -1,27 +1,8 @@
-/** A run's statistics: busy time per pipeline stage, the run's summary, and its lines for people. */
+/** A run's summary (counts, rates, the stage clocks' statistics) and its lines for people. */
 import { performance } from 'node:perf_hooks';
 
 import type { RunContext } from './stages/context.js';
 import type { BatchSummary, StageStats } from './types.js';
-
-/** Busy time and count of one pipeline stage, summed over its parallel lanes. */
-export class StageClock {
-  count = 0;
-  busyMs = 0;
-  constructor(readonly parallelism: number) {}
-  add(ms: number, n = 1): void {
-    this.count += n;
-    this.busyMs += ms;
-  }
-  stats(): StageStats {
-    return {
-      count: this.count,
-      busyMs: Math.round(this.busyMs),
-      parallelism: this.parallelism,
-      perSecond: this.busyMs > 0 ? Number(((this.count * 1000 * this.parallelism) / this.busyMs).toFixed(2)) : 0,
-    };
-  }
-}
 
 /** What the pipeline measured around its stages (all from `performance.now()` and `process.cpuUsage()`). */
 export interface PipelineMeasures {

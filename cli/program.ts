@@ -1,6 +1,6 @@
 /**
  * `resnet` — the command-line adapter over the classification core: list, fetch and build
- * models, classify images, validate accuracy, and run batch jobs.
+ * models, classify images, validate accuracy, sweep a bucket for a backlog, and run batch jobs.
  */
 import { Command, InvalidArgumentError as CommanderArgError, Option } from 'commander';
 
@@ -14,6 +14,7 @@ import { humanBlock, humanError, jsonErrorLine, jsonLine, table } from './format
 import { expandInputs, readImages } from './inputs.js';
 import { createProgress } from './progress.js';
 import { registerQuantizeCommand } from './quantize.js';
+import { registerSweepCommand } from './sweep.js';
 import { validateFolder } from './validate.js';
 
 function positiveInt(v: string): number {
@@ -213,6 +214,7 @@ export function buildProgram(): Command {
     });
 
   registerBatchCommand(program);
+  registerSweepCommand(program);
   registerQuantizeCommand(program);
 
   return program;

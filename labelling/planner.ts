@@ -54,12 +54,7 @@ function positive(name: string, v: number, allowZero = false): number {
  */
 export function planBacklog(count: number, opts: PlannerOptions = {}): BacklogPlan {
   if (!Number.isInteger(count) || count < 0) throw new InvalidArgumentError(`planner: count must be a whole number >= 0, got ${count}.`);
-  const o = { ...DEFAULTS, ...stripUndefined(opts) };
-  positive('lambdaMaxObjects', o.lambdaMaxObjects, true);
-  positive('imagesPerSecondPerJob', o.imagesPerSecondPerJob);
-  positive('targetRunSeconds', o.targetRunSeconds);
-  positive('maxArraySize', o.maxArraySize);
-  positive('startupSeconds', o.startupSeconds, true);
+  const o = plannerSettings(opts);
   if (count === 0) return { mode: 'lambda', arraySize: 0, count, estimatedSeconds: 0, reason: 'The backlog is empty; nothing to do.' };
   if (count <= o.lambdaMaxObjects) {
     return {
@@ -70,9 +65,7 @@ export function planBacklog(count: number, opts: PlannerOptions = {}): BacklogPl
       reason: `${count} objects <= threshold ${o.lambdaMaxObjects}: fan out to Lambda through SQS.`,
     };
   }
-  // The start-up cost comes off each child's budget; a target shorter than it still gets one image/s worth of work.
-  const workSeconds = Math.max(1, o.targetRunSeconds - o.startupSeconds);
-  const perChild = o.imagesPerSecondPerJob * workSeconds;
+  const perChild = objectsPerChild(o);
   const wanted = Math.ceil(count / perChild);
   const arraySize = Math.min(Math.floor(o.maxArraySize), Math.max(1, wanted));
   const estimatedSeconds = Math.round(o.startupSeconds + count / arraySize / o.imagesPerSecondPerJob);
@@ -86,6 +79,30 @@ export function planBacklog(count: number, opts: PlannerOptions = {}): BacklogPl
       `${count} objects > threshold ${o.lambdaMaxObjects}: AWS Batch ${arraySize === 1 ? 'single job' : `array of ${arraySize}`}${capped} ` +
       `at ${o.imagesPerSecondPerJob} img/s per child, about ${formatDuration(estimatedSeconds)} (target ${formatDuration(o.targetRunSeconds)}).`,
   };
+}
+
+/**
+ * The planner's options with their defaults filled in.
+ * @throws InvalidArgumentError for a non-positive option
+ */
+export function plannerSettings(opts: PlannerOptions = {}): Required<PlannerOptions> {
+  const o = { ...DEFAULTS, ...stripUndefined(opts) };
+  positive('lambdaMaxObjects', o.lambdaMaxObjects, true);
+  positive('imagesPerSecondPerJob', o.imagesPerSecondPerJob);
+  positive('targetRunSeconds', o.targetRunSeconds);
+  positive('maxArraySize', o.maxArraySize);
+  positive('startupSeconds', o.startupSeconds, true);
+  return o;
+}
+
+/**
+ * Objects one Batch array child takes in the target run time: its throughput times the target
+ * less the start-up cost (a target shorter than that still gets one second of work).
+ * 300 img/s x (3,600 - 120) s = 1,044,000 with the defaults.
+ */
+export function objectsPerChild(opts: PlannerOptions = {}): number {
+  const o = plannerSettings(opts);
+  return Math.max(1, Math.floor(o.imagesPerSecondPerJob * Math.max(1, o.targetRunSeconds - o.startupSeconds)));
 }
 
 /** Planner options from the shared runtime environment (`BACKLOG_THRESHOLD`, `BATCH_IMAGES_PER_SECOND`, `BATCH_TARGET_SECONDS`). */

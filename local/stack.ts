@@ -8,7 +8,7 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 
-import { S3Client } from '@aws-sdk/client-s3';
+import type { S3Client } from '@aws-sdk/client-s3';
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2, Context, S3Event } from 'aws-lambda';
 import S3rver from 's3rver';
 
@@ -23,6 +23,7 @@ import {
   type FunctionDeps,
   type HandlerClassifier,
 } from '../functions/index.js';
+import { createS3Client } from '../labelling/aws-clients.js';
 import { isTransientS3Error } from '../labelling/errors.js';
 import { BodyTooLargeError, ConcurrencyGate, LAMBDA_MAX_PAYLOAD, localContext, readBody, sendApiResult, sendJsonError, toApiEvent } from './http-adapter.js';
 import { toAwsEvent } from './s3-events.js';
@@ -83,14 +84,7 @@ export interface LocalStack {
 
 /** An S3 client for the local stack's S3 endpoint. */
 export function localS3Client(endpoint: string): S3Client {
-  return new S3Client({
-    endpoint,
-    region: 'us-east-1',
-    forcePathStyle: true,
-    credentials: LOCAL_CREDENTIALS,
-    requestChecksumCalculation: 'WHEN_REQUIRED',
-    responseChecksumValidation: 'WHEN_REQUIRED',
-  });
+  return createS3Client({ endpoint, region: 'us-east-1', credentials: LOCAL_CREDENTIALS });
 }
 
 function listen(server: http.Server, port: number, host: string): Promise<number> {

@@ -51,8 +51,8 @@ export function parseShard(text: string): Shard {
 
 /**
  * The shard an AWS Batch array child owns, from `AWS_BATCH_JOB_ARRAY_INDEX` and
- * `AWS_BATCH_JOB_ARRAY_SIZE` (the size is not set by AWS itself: the job definition or the
- * submitter passes it). `null` when the index is absent (not an array job).
+ * `AWS_BATCH_JOB_ARRAY_SIZE`, both of which AWS Batch sets in every array child
+ * (https://docs.aws.amazon.com/batch/latest/userguide/job_env_vars.html). `null` when the index is absent (not an array job).
  * @throws InvalidArgumentError when the index is set but the size is missing or inconsistent
  */
 export function shardFromEnv(env: NodeJS.ProcessEnv = process.env): Shard | null {
@@ -61,7 +61,7 @@ export function shardFromEnv(env: NodeJS.ProcessEnv = process.env): Shard | null
   const size = env.AWS_BATCH_JOB_ARRAY_SIZE;
   if (size === undefined || size === '') {
     throw new InvalidArgumentError(
-      'AWS_BATCH_JOB_ARRAY_INDEX is set but AWS_BATCH_JOB_ARRAY_SIZE is not; pass the array size in the job environment (or --shard i/n).',
+      'AWS_BATCH_JOB_ARRAY_INDEX is set but AWS_BATCH_JOB_ARRAY_SIZE is not (AWS Batch sets both in an array child); pass --shard i/n instead.',
     );
   }
   return checked(Number(idx), Number(size), 'AWS_BATCH_JOB_ARRAY_INDEX/SIZE');

@@ -2,7 +2,8 @@
  * Where the batch worker's objects come from. Every source is a lazy async iterable, so the
  * listing advances only as fast as the pipeline takes objects (nothing is held for the whole
  * backlog): an S3 prefix (ListObjectsV2, page by page), a manifest of keys (JSONL or CSV, local
- * or in S3), an S3 Inventory report (its manifest.json, or one of its CSV files), or a local folder.
+ * or in S3), a sweeper's backlog (backlog.json: manifest parts, one per array child), an S3
+ * Inventory report (its manifest.json, or one of its CSV files), or a local folder.
  */
 import { createReadStream } from 'node:fs';
 import { readdir, stat } from 'node:fs/promises';
@@ -14,7 +15,9 @@ import { createGunzip } from 'node:zlib';
 import { GetObjectCommand, ListObjectsV2Command, type S3Client } from '@aws-sdk/client-s3';
 
 import { FileNotFoundError, InvalidArgumentError } from '../../core/errors.js';
+import { BACKLOG_FILE, parseBacklogDocument } from '../../labelling/backlog-manifest.js';
 import { withRetry, type RetryOptions } from '../s3/retry.js';
+import type { Shard } from './shard.js';
 
 /** One object to label. */
 export interface SourceObject {
@@ -37,6 +40,7 @@ export type InputSpec =
   | { readonly kind: 's3-prefix'; readonly bucket: string; readonly prefix: string }
   | { readonly kind: 'manifest'; readonly location: string; readonly format: 'jsonl' | 'csv' }
   | { readonly kind: 'inventory'; readonly location: string }
+  | { readonly kind: 'backlog'; readonly location: string }
   | { readonly kind: 'local'; readonly dir: string };
 
 /** Splits `s3://bucket/key` into its parts; `null` for anything else. */
@@ -50,8 +54,9 @@ export function normalizeEtag(etag: string | undefined): string | undefined {
   return etag === undefined ? undefined : etag.replace(/^W\//, '').replace(/^"|"$/g, '');
 }
 
-function manifestFormat(name: string): 'jsonl' | 'csv' | 'inventory' | null {
+function manifestFormat(name: string): 'jsonl' | 'csv' | 'inventory' | 'backlog' | null {
   const n = name.toLowerCase().replace(/\.gz$/, '');
+  if (n.endsWith(BACKLOG_FILE)) return 'backlog';
   if (n.endsWith('manifest.json')) return 'inventory';
   if (n.endsWith('.jsonl') || n.endsWith('.ndjson')) return 'jsonl';
   if (n.endsWith('.csv') || n.endsWith('.txt')) return 'csv';
@@ -68,7 +73,7 @@ function manifestFormat(name: string): 'jsonl' | 'csv' | 'inventory' | null {
 export function parseInput(input: string, kind: 'auto' | InputSpec['kind'] = 'auto'): InputSpec {
   const s3 = parseS3Uri(input);
   const guessed = manifestFormat(input);
-  const k = kind !== 'auto' ? kind : guessed === 'inventory' ? 'inventory' : guessed !== null ? 'manifest' : s3 ? 's3-prefix' : 'local';
+  const k = kind !== 'auto' ? kind : guessed === 'inventory' || guessed === 'backlog' ? guessed : guessed !== null ? 'manifest' : s3 ? 's3-prefix' : 'local';
   switch (k) {
     case 's3-prefix':
       if (!s3) throw new InvalidArgumentError(`An S3 prefix input must look like s3://bucket/prefix/, got "${input}".`);
@@ -77,6 +82,8 @@ export function parseInput(input: string, kind: 'auto' | InputSpec['kind'] = 'au
       return { kind: 'manifest', location: input, format: guessed === 'jsonl' ? 'jsonl' : 'csv' };
     case 'inventory':
       return { kind: 'inventory', location: input };
+    case 'backlog':
+      return { kind: 'backlog', location: input };
     case 'local':
       return { kind: 'local', dir: path.resolve(input) };
   }
@@ -92,6 +99,8 @@ export interface SourceContext {
   readonly signal?: AbortSignal;
   /** Retry budget of each listing or read call. */
   readonly retry?: RetryOptions;
+  /** The array child's shard: a backlog source reads only its part. */
+  readonly shard?: Shard;
 }
 
 /** Opens the source named by `spec` as a lazy stream of objects. */
@@ -103,6 +112,8 @@ export function openSource(spec: InputSpec, ctx: SourceContext): AsyncIterable<S
       return readManifest(spec.location, spec.format, ctx);
     case 'inventory':
       return readInventory(spec.location, ctx);
+    case 'backlog':
+      return readBacklog(spec.location, ctx);
     case 'local':
       return walkFolder(spec.dir, ctx.signal);
   }
@@ -224,6 +235,36 @@ export async function* readManifest(location: string, format: 'jsonl' | 'csv', c
     const bucket = obj.bucket ?? ctx.defaultBucket;
     if (bucket === undefined) throw new InvalidArgumentError(`${where}: the line names no bucket; pass --bucket.`);
     yield { ...obj, bucket };
+  }
+}
+
+/**
+ * Reads a sweeper's backlog (`backlog.json`, labelling/backlog-manifest.ts). An array child
+ * (`shard.count` > 1) reads its own part and nothing else; the part count must equal the array
+ * size. Without a shard, every part is read in turn.
+ * @throws InvalidArgumentError when the array size and the part count differ
+ */
+export async function* readBacklog(location: string, ctx: SourceContext = {}): AsyncGenerator<SourceObject> {
+  let text = '';
+  for await (const chunk of await openStream(location, ctx)) text += String(chunk);
+  let doc;
+  try {
+    doc = parseBacklogDocument(text, location);
+  } catch (err) {
+    throw new InvalidArgumentError((err as Error).message);
+  }
+  const shard = ctx.shard;
+  let parts = doc.parts;
+  if (shard !== undefined && shard.count > 1) {
+    if (shard.count !== doc.parts.length) {
+      throw new InvalidArgumentError(`${location} has ${doc.parts.length} parts but the array has ${shard.count} children; submit it with an array size equal to its part count.`);
+    }
+    parts = [doc.parts[shard.index]!];
+  }
+  const s3uri = parseS3Uri(location);
+  for (const part of parts) {
+    const partLoc = s3uri ? `s3://${s3uri.bucket}/${part.key}` : path.join(path.dirname(location), path.basename(part.key));
+    yield* readManifest(partLoc, 'jsonl', { ...ctx, defaultBucket: doc.bucket });
   }
 }
 

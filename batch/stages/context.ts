@@ -19,7 +19,7 @@ import { defaultIoThreads, startObjectIo, type ObjectIo } from '../s3/s3-io.js';
 import { ManifestWriter, type ManifestLine } from '../sources/manifest.js';
 import { WHOLE, type Shard } from '../sources/shard.js';
 import { parseInput, type InputSpec, type SourceObject } from '../sources/sources.js';
-import { StageClock } from '../summary.js';
+import { StageClock } from '../stage-clock.js';
 import { PreparePool, type Prepared } from '../threads/prepare-pool.js';
 import type { BatchClassifier, BatchOptions } from '../types.js';
 

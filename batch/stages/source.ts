@@ -20,10 +20,13 @@ export async function sourceStage(run: RunContext, out: BoundedQueue<Work>): Pro
       ...(opts.bucket ? { defaultBucket: opts.bucket } : {}),
       ...(opts.signal ? { signal: opts.signal } : {}),
       retry,
+      shard,
     });
+    // A backlog's part is this child's share already; other inputs are split by key hash.
+    const hashShard = run.spec.kind !== 'backlog';
     for await (const obj of source) {
       if (opts.signal?.aborted || state.hardStopped) return;
-      if (!inShard(obj.key, shard)) continue;
+      if (hashShard && !inShard(obj.key, shard)) continue;
       const resultsBucket = opts.resultsBucket ?? process.env.RESULTS_BUCKET ?? obj.bucket;
       // Never label our own output (the input prefix may contain the results prefix).
       if (!local && obj.bucket === resultsBucket && obj.key.startsWith(resultsPrefix)) continue;

@@ -20,4 +20,4 @@ export function createClassifyApiHandler(deps: FunctionDeps) {
 }
 
 /** Lambda entry point. */
-export const handler = createClassifyApiHandler(defaultDeps('classify-api'));
+export const handler = createClassifyApiHandler(defaultDeps('classify-api', 'interactive'));

@@ -28,10 +28,10 @@ export interface FunctionConfig {
   uploadUrlTtl: number;
   /** SQS queue for the sweeper's fan-out (`QUEUE_URL`). */
   queueUrl: string | undefined;
-  /** Objects listed per sweep at most (`SWEEP_MAX_LIST`). @default 100000 */
+  /** Source keys listed per sweep at most; the next sweep continues after the last (`SWEEP_MAX_LIST`). @default 1000000 */
   sweepMaxList: number;
-  /** Messages the sweeper enqueues per run at most (`SWEEP_LIMIT`). @default 1000 */
-  sweepLimit: number;
+  /** Seconds a sweep lists at most before it dispatches what it found and saves its cursor (`SWEEP_MAX_SECONDS`). @default 180 */
+  sweepMaxSeconds: number;
   /** Prefix of source objects the sweeper scans (`SWEEP_PREFIX`). @default '' (whole bucket) */
   sweepPrefix: string;
 }
@@ -61,8 +61,8 @@ export function readConfig(env: NodeJS.ProcessEnv = process.env): FunctionConfig
     maxBodyBytes: int(env, 'MAX_BODY_BYTES', 6_000_000),
     uploadUrlTtl: int(env, 'UPLOAD_URL_TTL', 900),
     queueUrl: str(env, 'QUEUE_URL'),
-    sweepMaxList: int(env, 'SWEEP_MAX_LIST', 100_000),
-    sweepLimit: int(env, 'SWEEP_LIMIT', 1000),
+    sweepMaxList: int(env, 'SWEEP_MAX_LIST', 1_000_000),
+    sweepMaxSeconds: int(env, 'SWEEP_MAX_SECONDS', 180),
     sweepPrefix: env.SWEEP_PREFIX ?? '',
   };
 }

@@ -6,6 +6,7 @@
 import type { S3Client } from '@aws-sdk/client-s3';
 
 import type { Classifier } from '../../core/classifier.js';
+import type { RetryProfile } from '../../labelling/aws-clients.js';
 import { s3ClientFromEnv } from './clients.js';
 import { readConfig, type FunctionConfig } from './config.js';
 import { createObservability, type Observability } from './middleware.js';
@@ -23,7 +24,10 @@ export interface FunctionDeps {
   obs: Observability;
 }
 
-/** Deps for a deployed function: env config, SDK client, container-wide Classifier. */
-export function defaultDeps(service: string): FunctionDeps {
-  return { s3: s3ClientFromEnv(), classifier: () => getClassifier(), config: readConfig(), obs: createObservability(service) };
+/**
+ * Deps for a deployed function: env config, SDK client, container-wide Classifier.
+ * @param profile - the S3 client's retry strategy (labelling/aws-clients.ts). @default 'event'
+ */
+export function defaultDeps(service: string, profile: RetryProfile = 'event'): FunctionDeps {
+  return { s3: s3ClientFromEnv(process.env, profile), classifier: () => getClassifier(), config: readConfig(), obs: createObservability(service) };
 }

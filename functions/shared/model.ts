@@ -11,10 +11,11 @@
  */
 import path from 'node:path';
 
-import { S3Client } from '@aws-sdk/client-s3';
+import type { S3Client } from '@aws-sdk/client-s3';
 
 import { Classifier, type ClassifierOptions } from '../../core/classifier.js';
 import { InvalidArgumentError } from '../../core/errors.js';
+import { createS3Client } from '../../labelling/aws-clients.js';
 import { downloadOnce } from '../../labelling/download-once.js';
 import { DEFAULT_MODEL_ID } from './config.js';
 
@@ -22,7 +23,7 @@ export { DEFAULT_MODEL_ID };
 
 /**
  * Works out the ClassifierOptions from the environment, downloading S3-hosted models to /tmp.
- * @param s3 - client for MODEL_S3_URI downloads. @default a new S3Client
+ * @param s3 - client for MODEL_S3_URI downloads. @default a new client (`event` retry profile)
  */
 export async function resolveModelOptions(env: NodeJS.ProcessEnv = process.env, s3?: S3Client): Promise<ClassifierOptions> {
   const modelId = env.MODEL_ID || DEFAULT_MODEL_ID;
@@ -35,7 +36,7 @@ export async function resolveModelOptions(env: NodeJS.ProcessEnv = process.env, 
   if (env.MODEL_S3_URI) {
     if (!env.LABELS_S3_URI) throw new InvalidArgumentError('MODEL_S3_URI is set but LABELS_S3_URI is not; both are needed.');
     const dir = path.join(env.MODEL_TMP_DIR ?? '/tmp', 'model');
-    const client = s3 ?? new S3Client({});
+    const client = s3 ?? createS3Client();
     const modelPath = path.join(dir, 'model.onnx');
     const labelsPath = path.join(dir, 'labels.txt');
     await Promise.all([downloadOnce(client, env.MODEL_S3_URI, modelPath), downloadOnce(client, env.LABELS_S3_URI, labelsPath)]);

@@ -1,33 +1,40 @@
 /**
- * sweeper: scheduled (EventBridge) backlog sweep over INPUT_BUCKET/SWEEP_PREFIX. Small backlogs
- * are enqueued to QUEUE_URL for the sqs-worker; above BACKLOG_THRESHOLD an AWS Batch array job is
- * submitted (BATCH_JOB_QUEUE + BATCH_JOB_DEFINITION), or only reported when those are unset.
+ * sweeper: scheduled (EventBridge) backlog sweep over INPUT_BUCKET/SWEEP_PREFIX, resuming where
+ * the last sweep stopped (labelling/sweep.ts). A backlog up to BACKLOG_THRESHOLD is enqueued in
+ * full to QUEUE_URL for the sqs-worker; a larger one is written as a manifest of the missing keys
+ * and submitted as an AWS Batch array job (BATCH_JOB_QUEUE + BATCH_JOB_DEFINITION), or only
+ * written and reported when those are unset.
  */
-import { BatchClient } from '@aws-sdk/client-batch';
-import { SQSClient } from '@aws-sdk/client-sqs';
 import middy from '@middy/core';
+import type { Context } from 'aws-lambda';
 
+import { createBatchClient, createSqsClient } from '../../labelling/aws-clients.js';
+import type { BacklogSinks } from '../../labelling/backlog-dispatch.js';
 import { plannerOptionsFromEnv } from '../../labelling/planner.js';
+import { sweepBacklog } from '../../labelling/sweep.js';
 import { s3ClientFromEnv } from '../shared/clients.js';
 import { DEFAULT_MODEL_ID, readConfig } from '../shared/config.js';
 import type { FunctionDeps } from '../shared/deps.js';
 import { createObservability, observability } from '../shared/middleware.js';
-import { sweep, type BatchSubmitter, type JobQueue, type SweepReport } from './backlog.js';
 import { awsBatchSubmitter, sqsJobQueue } from './sinks.js';
 
+/** Time kept back from the function's timeout for the dispatch and the cursor write, in ms. */
+const DISPATCH_RESERVE_MS = 60_000;
+
 /** Builds the handler over injected deps and sinks (tests, local stack). */
-export function createSweeperHandler(deps: Pick<FunctionDeps, 's3' | 'config' | 'obs'>, sinks: { queue?: JobQueue; batch?: BatchSubmitter }, env = process.env) {
-  return middy(async (): Promise<SweepReport> => {
+export function createSweeperHandler(deps: Pick<FunctionDeps, 's3' | 'config' | 'obs'>, sinks: BacklogSinks, env = process.env) {
+  return middy(async (_event: unknown, context: Pick<Context, 'getRemainingTimeInMillis'>) => {
     const { config } = deps;
     if (!config.inputBucket) throw new Error('INPUT_BUCKET is not configured');
-    const report = await sweep(deps.s3, {
+    const left = (context.getRemainingTimeInMillis?.() ?? Infinity) - DISPATCH_RESERVE_MS;
+    const report = await sweepBacklog(deps.s3, {
       bucket: config.inputBucket,
       prefix: config.sweepPrefix,
       model: env.MODEL_ID || DEFAULT_MODEL_ID,
       ...(config.resultsBucket ? { resultsBucket: config.resultsBucket } : {}),
       resultsPrefix: config.resultsPrefix,
       maxList: config.sweepMaxList,
-      limit: config.sweepLimit,
+      maxSeconds: Math.max(1, Math.min(config.sweepMaxSeconds, left / 1000)),
       planner: plannerOptionsFromEnv(env),
     }, sinks);
     deps.obs.logger.info('sweep done', { ...report });
@@ -35,10 +42,10 @@ export function createSweeperHandler(deps: Pick<FunctionDeps, 's3' | 'config' | 
   }).use(observability(deps.obs));
 }
 
-function awsSinks(env = process.env): { queue?: JobQueue; batch?: BatchSubmitter } {
+function awsSinks(env = process.env): BacklogSinks {
   return {
-    ...(env.QUEUE_URL ? { queue: sqsJobQueue(new SQSClient({}), env.QUEUE_URL) } : {}),
-    ...(env.BATCH_JOB_QUEUE && env.BATCH_JOB_DEFINITION ? { batch: awsBatchSubmitter(new BatchClient({}), env.BATCH_JOB_QUEUE, env.BATCH_JOB_DEFINITION) } : {}),
+    ...(env.QUEUE_URL ? { queue: sqsJobQueue(createSqsClient(), env.QUEUE_URL) } : {}),
+    ...(env.BATCH_JOB_QUEUE && env.BATCH_JOB_DEFINITION ? { batch: awsBatchSubmitter(createBatchClient(), env.BATCH_JOB_QUEUE, env.BATCH_JOB_DEFINITION) } : {}),
   };
 }
 
