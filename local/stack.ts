@@ -26,6 +26,7 @@ import {
 import { createS3Client } from '../labelling/aws-clients.js';
 import { isTransientS3Error } from '../labelling/errors.js';
 import { BodyTooLargeError, ConcurrencyGate, LAMBDA_MAX_PAYLOAD, localContext, readBody, sendApiResult, sendJsonError, toApiEvent } from './http-adapter.js';
+import { s3rverCompat } from './s3rver-compat.js';
 import { toAwsEvent } from './s3-events.js';
 import { createWebRoutes } from './web-routes.js';
 
@@ -117,7 +118,7 @@ export async function startLocalStack(opts: LocalStackOptions = {}): Promise<Loc
   const cors =
     '<CORSConfiguration><CORSRule><AllowedOrigin>*</AllowedOrigin><AllowedMethod>PUT</AllowedMethod><AllowedMethod>GET</AllowedMethod>' +
     '<AllowedMethod>HEAD</AllowedMethod><AllowedHeader>*</AllowedHeader><ExposeHeader>ETag</ExposeHeader></CORSRule></CORSConfiguration>';
-  const s3rver = new S3rver({ address: host, port: opts.s3Port ?? 4568, directory: dataDir, silent: !opts.verbose, configureBuckets: [{ name: bucket, configs: [cors] }] });
+  const s3rver = s3rverCompat(new S3rver({ address: host, port: opts.s3Port ?? 4568, directory: dataDir, silent: !opts.verbose, configureBuckets: [{ name: bucket, configs: [cors] }] }));
   const s3Port = (await s3rver.run()).port;
   const s3Endpoint = `http://${host}:${s3Port}`;
   const s3 = localS3Client(s3Endpoint);

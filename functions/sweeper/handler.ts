@@ -18,15 +18,15 @@ import type { FunctionDeps } from '../shared/deps.js';
 import { createObservability, observability } from '../shared/middleware.js';
 import { awsBatchSubmitter, sqsJobQueue } from './sinks.js';
 
-/** Time kept back from the function's timeout for the dispatch and the cursor write, in ms. */
-const DISPATCH_RESERVE_MS = 60_000;
+/** Share of the invocation's remaining time the listing may use; the rest is for the dispatch and the cursor write. */
+const LISTING_SHARE = 0.6;
 
 /** Builds the handler over injected deps and sinks (tests, local stack). */
 export function createSweeperHandler(deps: Pick<FunctionDeps, 's3' | 'config' | 'obs'>, sinks: BacklogSinks, env = process.env) {
   return middy(async (_event: unknown, context: Pick<Context, 'getRemainingTimeInMillis'>) => {
     const { config } = deps;
     if (!config.inputBucket) throw new Error('INPUT_BUCKET is not configured');
-    const left = (context.getRemainingTimeInMillis?.() ?? Infinity) - DISPATCH_RESERVE_MS;
+    const left = (context.getRemainingTimeInMillis?.() ?? Infinity) * LISTING_SHARE;
     const report = await sweepBacklog(deps.s3, {
       bucket: config.inputBucket,
       prefix: config.sweepPrefix,

@@ -10,6 +10,8 @@ import path from 'node:path';
 import { CreateBucketCommand, S3Client } from '@aws-sdk/client-s3';
 import S3rver from 's3rver';
 
+import { s3rverCompat } from '../../local/s3rver-compat.js';
+
 /** A running local S3 server. */
 export interface LocalS3 {
   /** `http://127.0.0.1:<port>` */
@@ -49,7 +51,7 @@ export function localS3Client(endpoint: string, opts: { maxAttempts?: number } =
 /** Starts s3rver on 127.0.0.1 with a free port in a fresh temporary folder. */
 export async function startLocalS3(opts: { buckets?: string[] } = {}): Promise<LocalS3> {
   const dir = await mkdtemp(path.join(os.tmpdir(), 's3rver-test-'));
-  let server = new S3rver({ address: '127.0.0.1', port: 0, directory: dir, silent: true, configureBuckets: (opts.buckets ?? []).map((name) => ({ name })) });
+  let server = s3rverCompat(new S3rver({ address: '127.0.0.1', port: 0, directory: dir, silent: true, configureBuckets: (opts.buckets ?? []).map((name) => ({ name })) }));
   const addr: AddressInfo = await server.run();
   const port = addr.port;
   const endpoint = `http://127.0.0.1:${port}`;
@@ -71,7 +73,7 @@ export async function startLocalS3(opts: { buckets?: string[] } = {}): Promise<L
       await server.close();
     },
     async resume() {
-      server = new S3rver({ address: '127.0.0.1', port, directory: dir, silent: true });
+      server = s3rverCompat(new S3rver({ address: '127.0.0.1', port, directory: dir, silent: true }));
       await server.run();
     },
     async stop() {
