@@ -10,7 +10,6 @@ import { once } from 'node:events';
 import { Command, InvalidArgumentError as CommanderArgError } from 'commander';
 
 import { describeError, InvalidArgumentError } from '../core/errors.js';
-import { parseS3Uri } from '../batch/sources/sources.js';
 import { createS3Client } from '../labelling/aws-clients.js';
 import { DEFAULT_RESULTS_PREFIX } from '../labelling/label-object.js';
 import { LineUpload } from '../labelling/line-upload.js';
@@ -27,6 +26,12 @@ interface SweepFlags {
   resultsPrefix: string;
   restart?: boolean;
   save: boolean;
+}
+
+/** `s3://bucket[/prefix]` → its parts; null for anything else. */
+function parseS3Uri(uri: string): { bucket: string; key: string } | null {
+  const m = /^s3:\/\/([^/]+)\/?(.*)$/.exec(uri);
+  return m ? { bucket: m[1]!, key: m[2]! } : null;
 }
 
 function positiveInt(v: string): number {

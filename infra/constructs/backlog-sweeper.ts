@@ -1,16 +1,20 @@
 /**
- * Scheduled backlog sweep: an EventBridge Scheduler schedule invokes the sweeper, which lists
- * unlabelled objects under the uploads prefix and either fans them out to the work queue (one
- * message per object, consumed by the sqs-worker) or, above the backlog threshold, submits a
- * GPU Batch array job (labelling/planner.ts decides).
+ * Scheduled backlog sweep: an EventBridge Scheduler schedule invokes the sweeper, which finds
+ * unlabelled objects under the uploads prefix (resuming where the last sweep stopped) and either
+ * fans them out to the work queue (one message per object, consumed by the sqs-worker) or, above
+ * the backlog threshold, writes a manifest of them and submits a GPU Batch array job over it
+ * (labelling/planner.ts decides).
  */
 import { type CfnResource, Duration, Stack } from 'aws-cdk-lib';
 import { SqsDestination } from 'aws-cdk-lib/aws-lambda-destinations';
 import { SqsEventSource } from 'aws-cdk-lib/aws-lambda-event-sources';
 import * as scheduler from 'aws-cdk-lib/aws-scheduler';
 import * as targets from 'aws-cdk-lib/aws-scheduler-targets';
+import * as iam from 'aws-cdk-lib/aws-iam';
+import type * as s3 from 'aws-cdk-lib/aws-s3';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
+import { SWEEP_FOLDER } from '../../labelling/sweep-state.js';
 import { acknowledge } from '../nag-suppressions.js';
 import type { ClassifierFunction } from './classifier-function.js';
 import type { GpuBatchJob } from './gpu-batch-job.js';
@@ -56,10 +60,18 @@ export class BacklogSweeper extends Construct {
     storage.grantUploads(worker.fn, 'tag');
     storage.grantResults(worker.fn, 'read-write');
 
+    // What the sweep calls (labelling/sweep.ts): ListObjectsV2 over the uploads and the results,
+    // HeadObject on a few results (s3:GetObject), GetObject/PutObject of its cursor and PutObject
+    // of backlog manifests under <results>/_sweep/. It never reads an image.
     this.work.queue.grantSendMessages(sweeper.fn);
     storage.grantUploads(sweeper.fn, 'list');
-    storage.grantUploads(sweeper.fn, 'read');
     storage.grantResults(sweeper.fn, 'read');
+    const sweepFolder = `${storage.resultsPrefix}${SWEEP_FOLDER}`;
+    iam.Grant.addToPrincipal({ grantee: sweeper.fn, actions: ['s3:PutObject'], resourceArns: [storage.bucket.arnForObjects(`${sweepFolder}*`)] });
+    const cfnBucket = storage.bucket.node.defaultChild as s3.CfnBucket | undefined;
+    const bucketRef = cfnBucket ? `<${Stack.of(this).getLogicalId(cfnBucket)}.Arn>` : `arn:<AWS::Partition>:s3:::${storage.bucket.bucketName}`;
+    acknowledge(sweeper, [[`AwsSolutions-IAM5[Resource::${bucketRef}/${sweepFolder}*]`,
+      `The sweep writes its cursor and backlog manifests under "${sweepFolder}" with run-time names; the grant is limited to that folder.`]]);
     sweeper.fn.addEnvironment('QUEUE_URL', this.work.queue.queueUrl);
     sweeper.fn.addEnvironment('BACKLOG_THRESHOLD', String(props.backlogThreshold));
     if (props.gpu) {

@@ -94,6 +94,19 @@ describe('functions', () => {
     }
   });
 
+  it('grants the sweeper what the sweep calls: list uploads and results, read results, write only under the sweep folder, no image reads', () => {
+    const policy = resources[s.stack.getLogicalId(s.stack.sweeperFunction.role.node.findChild('DefaultPolicy').node.defaultChild as never)];
+    const statements = (policy.Properties.PolicyDocument as Json).Statement as Json[];
+    const actions = (st: Json): string[] => [st.Action as string | string[]].flat();
+    const resource = (st: Json): string => JSON.stringify(st.Resource);
+    const puts = statements.filter((st) => actions(st).includes('s3:PutObject'));
+    expect(puts).toHaveLength(1);
+    expect(resource(puts[0])).toContain('/resnet-results/_sweep/*');
+    const gets = statements.filter((st) => actions(st).includes('s3:GetObject'));
+    expect(gets.map(resource).every((r) => r.includes('/resnet-results/*'))).toBe(true);
+    expect(statements.some((st) => actions(st).includes('s3:PutObjectTagging'))).toBe(false);
+  });
+
   it('sends failed asynchronous sweeps to a queue', () => {
     s.template.hasResourceProperties('AWS::Lambda::EventInvokeConfig', {
       FunctionName: { Ref: logicalId(s.stack.sweeperFunction.fn) },
