@@ -1,0 +1,88 @@
+/**
+ * A proxy in front of the local S3 that answers `503 SlowDown` (S3's throttling error, with S3's
+ * XML body) for a seeded share of requests of chosen kinds, as S3 does while it repartitions a
+ * prefix: the request is refused, not performed. Everything else is forwarded unchanged (the Host
+ * header too, so SigV4 signatures still verify). It records what it refused and what reached S3.
+ */
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+
+import { rng } from './rng.js';
+
+/** The kinds of S3 request the proxy tells apart. */
+export type RequestKind = 'list' | 'get' | 'head' | 'put' | 'put-tagging' | 'get-tagging' | 'other';
+
+/** One request that reached S3 through the proxy. */
+export interface Forwarded {
+  kind: RequestKind;
+  /** Decoded `/bucket/key` path. */
+  path: string;
+  status: number;
+}
+
+/** A running proxy. */
+export interface SlowDownProxy {
+  endpoint: string;
+  /** 503s answered, by kind. */
+  refused: Record<string, number>;
+  forwarded: Forwarded[];
+  close(): Promise<void>;
+}
+
+function kindOf(req: http.IncomingMessage): RequestKind {
+  const url = new URL(req.url ?? '/', 'http://x');
+  const parts = url.pathname.split('/').filter(Boolean);
+  const tagging = url.searchParams.has('tagging');
+  if (req.method === 'GET' && parts.length <= 1) return 'list';
+  if (req.method === 'GET') return tagging ? 'get-tagging' : 'get';
+  if (req.method === 'HEAD') return 'head';
+  if (req.method === 'PUT' && parts.length > 1) return tagging ? 'put-tagging' : 'put';
+  return 'other';
+}
+
+const SLOW_DOWN = '<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>SlowDown</Code><Message>Please reduce your request rate.</Message><RequestId>PROXY</RequestId></Error>';
+
+/**
+ * Starts the proxy on 127.0.0.1.
+ * @param share - probability of a 503 per request kind (absent kinds always pass)
+ */
+export async function startSlowDownProxy(target: string, share: Partial<Record<RequestKind, number>>, seed = 1): Promise<SlowDownProxy> {
+  const random = rng(seed);
+  const to = new URL(target);
+  const refused: Record<string, number> = {};
+  const forwarded: Forwarded[] = [];
+  const server = http.createServer((req, res) => {
+    const kind = kindOf(req);
+    if (random() < (share[kind] ?? 0)) {
+      refused[kind] = (refused[kind] ?? 0) + 1;
+      req.resume();
+      req.on('end', () => {
+        res.writeHead(503, { 'content-type': 'application/xml', 'x-amz-request-id': 'PROXY' });
+        res.end(SLOW_DOWN);
+      });
+      return;
+    }
+    const up = http.request({ host: to.hostname, port: to.port, method: req.method, path: req.url, headers: req.headers }, (upRes) => {
+      forwarded.push({ kind, path: decodeURIComponent(new URL(req.url ?? '/', 'http://x').pathname), status: upRes.statusCode ?? 0 });
+      res.writeHead(upRes.statusCode ?? 502, upRes.headers);
+      upRes.pipe(res);
+    });
+    up.on('error', (err) => {
+      res.writeHead(502);
+      res.end(String(err));
+    });
+    req.pipe(up);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  return {
+    endpoint: `http://127.0.0.1:${port}`,
+    refused,
+    forwarded,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
+  };
+}
