@@ -3,21 +3,18 @@
  * keys in 8 parts; each of 8 array children reads its own part and lists nothing; every object is
  * labelled exactly once across the children. S3 requests are counted per child at the client.
  */
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
-import os from 'node:os';
+import { readFile, rm } from 'node:fs/promises';
 import path from 'node:path';
 
-import { PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import type { S3Client } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, expect, jest, test } from '@jest/globals';
-import sharp from 'sharp';
 
 import { runBatch } from '../../batch/run-batch.js';
 import type { ManifestLine } from '../../batch/sources/manifest.js';
-import { Classifier } from '../../core/classifier.js';
+import type { Classifier } from '../../core/classifier.js';
 import { sweepBacklog } from '../../labelling/sweep.js';
-import { testModelPath } from '../helpers/models.js';
-import { SYNSET_PATH } from '../helpers/paths.js';
-import { startLocalS3, type LocalS3 } from '../helpers/s3.js';
+import { putTinyJpegs, startBatchFixture } from '../helpers/batch-fixture.js';
+import type { LocalS3 } from '../helpers/s3.js';
 
 jest.setTimeout(240_000);
 
@@ -47,17 +44,8 @@ function countingClient(): { client: S3Client; calls: Record<string, number> } {
 }
 
 beforeAll(async () => {
-  let modelPath: string;
-  [s3, modelPath, tmp] = await Promise.all([
-    startLocalS3({ buckets: [BUCKET] }),
-    testModelPath({ depth: 18, version: 1, batch: 'dynamic', classes: 1000 }),
-    mkdtemp(path.join(os.tmpdir(), 'batch-backlog-')),
-  ]);
-  classifier = await Classifier.load({ model: modelPath, labels: SYNSET_PATH, modelId: MODEL, executionProviders: ['cpu'], threads: 2 });
-  for (const [i, Key] of keys.entries()) {
-    const px = Buffer.alloc(32 * 32 * 3, (i * 37) % 256);
-    await s3.client.send(new PutObjectCommand({ Bucket: BUCKET, Key, Body: await sharp(px, { raw: { width: 32, height: 32, channels: 3 } }).jpeg().toBuffer() }));
-  }
+  ({ s3, classifier, tmp } = await startBatchFixture(BUCKET, MODEL));
+  await putTinyJpegs(s3.client, BUCKET, keys);
 });
 afterAll(async () => {
   await classifier?.dispose();

@@ -5,23 +5,19 @@
  * (every object found, labelled and tagged) and write nothing twice (each result and each tag
  * set reaches S3 once; each key is handed out once).
  */
-import { mkdtemp, rm } from 'node:fs/promises';
-import os from 'node:os';
+import { rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 
-import { PutObjectCommand } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, expect, jest, test } from '@jest/globals';
-import sharp from 'sharp';
 
 import { runBatch } from '../../batch/run-batch.js';
-import { Classifier } from '../../core/classifier.js';
+import type { Classifier } from '../../core/classifier.js';
 import { createS3Client } from '../../labelling/aws-clients.js';
 import type { ObjectJobMessage } from '../../labelling/events.js';
 import { resultKey } from '../../labelling/results.js';
 import { sweepBacklog } from '../../labelling/sweep.js';
-import { testModelPath } from '../helpers/models.js';
-import { SYNSET_PATH } from '../helpers/paths.js';
-import { startLocalS3, type LocalS3 } from '../helpers/s3.js';
+import { putTinyJpegs, startBatchFixture } from '../helpers/batch-fixture.js';
+import type { LocalS3 } from '../helpers/s3.js';
 import { startSlowDownProxy, type SlowDownProxy } from '../helpers/slowdown-proxy.js';
 
 jest.setTimeout(240_000);
@@ -39,17 +35,8 @@ let classifier: Classifier;
 let tmp: string;
 
 beforeAll(async () => {
-  let modelPath: string;
-  [s3, modelPath, tmp] = await Promise.all([
-    startLocalS3({ buckets: [BUCKET] }),
-    testModelPath({ depth: 18, version: 1, batch: 'dynamic', classes: 1000 }),
-    mkdtemp(path.join(os.tmpdir(), 'slowdown-')),
-  ]);
-  classifier = await Classifier.load({ model: modelPath, labels: SYNSET_PATH, modelId: MODEL, executionProviders: ['cpu'], threads: 2 });
-  for (const [i, Key] of keys.entries()) {
-    const px = Buffer.alloc(32 * 32 * 3, (i * 41) % 256);
-    await s3.client.send(new PutObjectCommand({ Bucket: BUCKET, Key, Body: await sharp(px, { raw: { width: 32, height: 32, channels: 3 } }).jpeg().toBuffer() }));
-  }
+  ({ s3, classifier, tmp } = await startBatchFixture(BUCKET, MODEL));
+  await putTinyJpegs(s3.client, BUCKET, keys);
   proxy = await startSlowDownProxy(s3.endpoint, { list: SHARE, get: SHARE, head: SHARE, put: SHARE, 'get-tagging': SHARE, 'put-tagging': SHARE }, 7);
 });
 afterAll(async () => {
@@ -89,7 +76,6 @@ test('the batch worker under SlowDown on GET, PUT and PutObjectTagging: every ob
   const before = proxy.forwarded.length;
   const client = createS3Client({ profile: 'bulk', endpoint: proxy.endpoint, credentials });
   const list = path.join(tmp, 'keys.jsonl');
-  const { writeFile } = await import('node:fs/promises');
   await writeFile(list, keys.map((key) => JSON.stringify({ bucket: BUCKET, key })).join('\n'));
   const sum = await runBatch({
     input: list, classifier, ep: 'cpu', workers: 1, s3: client, progress: { tty: 'off' }, log: () => undefined, resultsPrefix: RP,
