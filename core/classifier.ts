@@ -13,11 +13,13 @@ import {
 import { cachedModelPaths, defaultCacheDir, fetchModel } from './fetch/index.js';
 import { loadLabels, type ClassLabel } from './labels.js';
 import { describeModel, readOnnxHeader, type ModelInfo } from './model-info.js';
-import { averagedSoftmax, topK } from './postprocess.js';
+import { ClassTree, checkLabelOptions, type LabelOptions } from './hierarchy/hierarchy.js';
+import { REKOGNITION_DEFAULT_MIN_CONFIDENCE, toRekognition, type DetectLabelsAnswer } from './hierarchy/rekognition.js';
+import { averagedSoftmax } from './postprocess.js';
 import { preprocess, tenCrop } from './preprocess.js';
 import { getZooModel, ZOO_MODELS } from './registry.js';
 import { ModelSession, type ClassifierSession, type SessionOpener } from './session.js';
-import { IMAGENET_PREPROCESS, type ClassificationResult, type Label, type PreprocessConfig } from './types.js';
+import { IMAGENET_PREPROCESS, type ClassificationResult, type Label, type ParentLabel, type PreprocessConfig } from './types.js';
 
 /** How to find and run a model. */
 export interface ClassifierOptions {
@@ -55,6 +57,8 @@ export interface ClassifyOptions {
   top?: number;
   /** Ten-crop test-time augmentation (4 corners + centre and mirrors, softmax averaged). @default false */
   tenCrop?: boolean;
+  /** Confidence threshold, filters and parents, as DetectLabels has them. @default see LabelOptions */
+  labels?: LabelOptions;
 }
 
 /** Tensors ready for inference, with the time it took to make them. */
@@ -129,6 +133,8 @@ export class Classifier {
     private readonly maxPixels: number | undefined,
     /** What the model is, for users (`GET /model`): sizes, classes, trained or not. */
     readonly info: ModelInfo,
+    /** The classes placed in the WordNet hierarchy (no parents when the labels carry no WordNet ids). */
+    readonly tree: ClassTree,
   ) {}
 
   /**
@@ -168,7 +174,7 @@ export class Classifier {
       resizeShortSide: cfg.resizeShortSide,
       header,
     });
-    return new Classifier(resolved.modelId, session, labels, cfg, opts.maxPixels, info);
+    return new Classifier(resolved.modelId, session, labels, cfg, opts.maxPixels, info, ClassTree.build(labels));
   }
 
   /** Number of classes the model outputs. */
@@ -204,7 +210,35 @@ export class Classifier {
 
   /** Softmax (averaged over crops when several logits are given) and top-k labels. */
   labelsFor(logits: readonly Float32Array[], top = 5): Label[] {
-    return topK(averagedSoftmax(logits), top, this.labels);
+    return this.answerFor(logits, top).labels;
+  }
+
+  /**
+   * Softmax (averaged over crops) and the answer: the top classes and their confident parents,
+   * with the options' threshold and filters (`ClassTree.rank`, the one ranking every adapter uses).
+   */
+  answerFor(logits: readonly Float32Array[], top = 5, opts: LabelOptions = {}): { labels: Label[]; parents: ParentLabel[] } {
+    return this.tree.rank(averagedSoftmax(logits), top, opts);
+  }
+
+  /**
+   * Classify options that keep every class and parent over the threshold (Rekognition's default
+   * MinConfidence 55 when none is given), for {@link toRekognition}.
+   */
+  rekognitionOptions(opts: LabelOptions = {}): ClassifyOptions {
+    return {
+      top: this.numClasses,
+      labels: { ...opts, minConfidence: opts.minConfidence ?? REKOGNITION_DEFAULT_MIN_CONFIDENCE, maxLabels: Math.max(1, this.tree.parentNodes.length) },
+    };
+  }
+
+  /** A result classified with {@link rekognitionOptions}, in DetectLabels' shape, cut to `opts.maxLabels`. */
+  toRekognition(result: ClassificationResult, opts: LabelOptions = {}): DetectLabelsAnswer {
+    return toRekognition(result, this.tree, {
+      modelId: result.model,
+      ...(opts.maxLabels !== undefined ? { maxLabels: opts.maxLabels } : {}),
+      ...(opts.parents === false ? { withParents: false } : {}),
+    });
   }
 
   /**
@@ -224,6 +258,7 @@ export class Classifier {
   async classifyMany(images: readonly Uint8Array[], opts: ClassifyOptions = {}): Promise<Array<ClassificationResult | ResnetError>> {
     const top = opts.top ?? 5;
     if (!Number.isInteger(top) || top < 1) throw new InvalidArgumentError(`top must be a whole number >= 1, got ${top}.`);
+    checkLabelOptions(opts.labels ?? {});
     const prepared: Array<PreparedImage | ResnetError> = [];
     for (const bytes of images) {
       try {
@@ -243,11 +278,12 @@ export class Classifier {
       const mine = logits.slice(cursor, cursor + p.tensors.length);
       cursor += p.tensors.length;
       const t1 = performance.now();
-      const labels = this.labelsFor(mine, top);
+      const { labels, parents } = this.answerFor(mine, top, opts.labels);
       const postprocessMs = performance.now() - t1;
       return {
         model: this.modelId,
         labels,
+        parents,
         timingsMs: {
           decode: p.decodeMs,
           preprocess: p.preprocessMs,

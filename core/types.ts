@@ -58,6 +58,18 @@ export interface Label {
   readonly score: number;
 }
 
+/** An ancestor of the classes (WordNet's `dog` above 118 breeds), scored over the classes under it. */
+export interface ParentLabel {
+  /** 1-based rank among the parents. */
+  readonly rank: number;
+  /** WordNet id, e.g. `n02084071`. */
+  readonly id: string;
+  /** Readable name (the synset's first lemma), e.g. `dog`. */
+  readonly name: string;
+  /** Sum of the probabilities of the distinct classes under it, in [0,1]. */
+  readonly score: number;
+}
+
 /** Wall-clock time spent per stage of one classification, in milliseconds. */
 export interface StageTimings {
   decode: number;
@@ -72,5 +84,7 @@ export interface ClassificationResult {
   /** Model id (zoo id, or file name for a user's model). */
   readonly model: string;
   readonly labels: readonly Label[];
+  /** Confident ancestors of the classes, best first (empty when the labels carry no WordNet ids). */
+  readonly parents: readonly ParentLabel[];
   readonly timingsMs: StageTimings;
 }

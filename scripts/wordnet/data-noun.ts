@@ -11,6 +11,12 @@
  */
 import { readFile } from 'node:fs/promises';
 
+/** The licence notice WordNet asks to travel with every copy, written beside each generated file. */
+export const WORDNET_LICENSE = 'WORDNET-LICENSE.txt';
+
+/** Where the generated labels file lives, relative to the repository root. */
+export const LABELS_FIXTURE = 'test/fixtures/imagenet/labels.txt';
+
 /** Where Debian's `wordnet-base` installs the noun database. */
 export const DEBIAN_DATA_NOUN = '/usr/share/wordnet/data.noun';
 

@@ -13,13 +13,7 @@ import { readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { parseLabels } from '../../core/labels.js';
 import { arg, repoRoot } from '../script-args.js';
-import { DEBIAN_DATA_NOUN, readDataNoun } from './data-noun.js';
-
-/** The licence notice WordNet asks to travel with every copy, written beside the generated file. */
-export const WORDNET_LICENSE = 'WORDNET-LICENSE.txt';
-
-/** Where the generated labels file lives, relative to the repository root. */
-export const LABELS_FIXTURE = 'test/fixtures/imagenet/labels.txt';
+import { DEBIAN_DATA_NOUN, LABELS_FIXTURE, readDataNoun, WORDNET_LICENSE } from './data-noun.js';
 
 async function main(): Promise<void> {
   const root = repoRoot();
