@@ -2,7 +2,7 @@ import type { ClassificationResult } from '../core/types.js';
 
 /** One line of `--json` output for a classified image. */
 export function jsonLine(image: string, r: ClassificationResult): string {
-  return JSON.stringify({ image, model: r.model, labels: r.labels, timingsMs: r.timingsMs });
+  return JSON.stringify({ image, model: r.model, labels: r.labels, parents: r.parents, timingsMs: r.timingsMs });
 }
 
 /** One line of `--json` output for an image that failed. */
@@ -10,15 +10,21 @@ export function jsonErrorLine(image: string, error: { code: string; message: str
   return JSON.stringify({ image, error });
 }
 
-/** A readable block for one image: rank, class id, score bar and name. */
+/**
+ * A readable block for one image: rank, class id, score bar and name of each class, then the
+ * parents (WordNet ancestors, scored over the classes under them) marked `^`.
+ */
 export function humanBlock(image: string, r: ClassificationResult): string {
   const lines = [`${image}  (${r.model}, ${r.timingsMs.total.toFixed(0)} ms)`];
-  const idWidth = Math.max(...r.labels.map((l) => l.id.length), 2);
-  for (const l of r.labels) {
-    const pct = `${(l.score * 100).toFixed(2)}%`.padStart(7);
-    const bar = '█'.repeat(Math.round(l.score * 20)).padEnd(20, '·');
-    lines.push(`  ${String(l.rank).padStart(2)}  ${l.id.padEnd(idWidth)}  ${pct}  ${bar}  ${l.name}`);
-  }
+  if (r.labels.length === 0 && r.parents.length === 0) lines.push('  no label passes the confidence threshold and filters');
+  const idWidth = Math.max(...r.labels.map((l) => l.id.length), ...r.parents.map((p) => p.id.length), 2);
+  const row = (mark: string, id: string, score: number, name: string): string => {
+    const pct = `${(score * 100).toFixed(2)}%`.padStart(7);
+    const bar = '█'.repeat(Math.round(score * 20)).padEnd(20, '·');
+    return `  ${mark.padStart(2)}  ${id.padEnd(idWidth)}  ${pct}  ${bar}  ${name}`;
+  };
+  for (const l of r.labels) lines.push(row(String(l.rank), l.id, l.score, l.name));
+  for (const p of r.parents) lines.push(row('^', p.id, p.score, p.name));
   return lines.join('\n');
 }
 

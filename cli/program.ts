@@ -8,6 +8,7 @@ import { registerBatchCommand } from '../batch/index.js';
 import { Classifier, type ClassifierOptions } from '../core/classifier.js';
 import { describeError, ResnetError } from '../core/errors.js';
 import { cachedModelPaths, defaultCacheDir, fetchModel } from '../core/fetch/index.js';
+import { parseLabelOptions } from '../core/hierarchy/options.js';
 import { writeResNet, type ResNetBuildOptions } from '../core/model-builder/index.js';
 import { ZOO_MODELS } from '../core/registry.js';
 import { humanBlock, humanError, jsonErrorLine, jsonLine, table } from './format.js';
@@ -21,6 +22,21 @@ function positiveInt(v: string): number {
   const n = Number(v);
   if (!Number.isInteger(n) || n < 1) throw new CommanderArgError('must be a whole number >= 1');
   return n;
+}
+
+interface ClassifyFlags {
+  top: number;
+  tenCrop?: boolean;
+  json?: boolean;
+  format?: 'table' | 'json' | 'rekognition';
+  batchSize: number;
+  minConfidence?: string;
+  maxLabels?: string;
+  includeLabels?: string;
+  excludeLabels?: string;
+  includeCategories?: string;
+  excludeCategories?: string;
+  parents?: boolean;
 }
 
 interface ModelFlags {
@@ -132,30 +148,57 @@ export function buildProgram(): Command {
       .description('classify images (files, folders, globs); top-k labels per image')
       .argument('<inputs...>', 'image files, folders (recursive) or quoted globs'),
   )
-    .option('-k, --top <k>', 'labels per image', positiveInt, 5)
+    .option('-k, --top <k>', 'classes per image', positiveInt, 5)
     .option('--ten-crop', 'ten-crop test-time augmentation (slower, +1-2% top-1)')
-    .option('--json', 'one JSON object per line per image')
+    .option('--json', 'one JSON object per line per image (same as --format json)')
+    .addOption(new Option('--format <format>', 'table, json (one object per line) or rekognition (DetectLabels\' response shape, one per line)').choices(['table', 'json', 'rekognition']))
+    .option('--min-confidence <n>', 'lowest confidence reported, 0-100 (default: classes none, parents 50; rekognition 55)')
+    .option('--max-labels <n>', 'most parents reported (rekognition: most labels)')
+    .option('--include-labels <names>', 'only these labels (comma-separated names, aliases or WordNet ids)')
+    .option('--exclude-labels <names>', 'never these labels')
+    .option('--include-categories <names>', 'only labels in these categories (e.g. Animals,Vehicles)')
+    .option('--exclude-categories <names>', 'never labels in these categories')
+    .option('--no-parents', 'report no parents (WordNet ancestors)')
     .option('--batch-size <n>', 'images per inference call (dynamic-batch models)', positiveInt, 8)
-    .action(async (inputs: string[], flags: ModelFlags & { top: number; tenCrop?: boolean; json?: boolean; batchSize: number }) => {
+    .action(async (inputs: string[], flags: ModelFlags & ClassifyFlags) => {
       const files = await expandInputs(inputs);
       if (files.length === 0) throw new ResnetError('FILE_NOT_FOUND', `No images matched ${inputs.join(' ')}.`);
+      const format = flags.format ?? (flags.json ? 'json' : 'table');
+      const labelOpts = parseLabelOptions({
+        minConfidence: flags.minConfidence,
+        maxLabels: flags.maxLabels,
+        includeLabels: flags.includeLabels,
+        excludeLabels: flags.excludeLabels,
+        includeCategories: flags.includeCategories,
+        excludeCategories: flags.excludeCategories,
+        ...(flags.parents === false ? { parents: 'false' } : {}),
+      });
       const classifier = await loadClassifier(flags);
+      if (classifier.tree.placedClasses === 0) {
+        console.error(`resnet: the labels of ${classifier.modelId} carry no WordNet ids (such as n02123045), so answers have no parents and categories.`);
+      }
+      const classifyOpts =
+        format === 'rekognition'
+          ? classifier.rekognitionOptions(labelOpts)
+          : { top: flags.top, labels: labelOpts };
       let failed = 0;
       try {
         for (let i = 0; i < files.length; i += flags.batchSize) {
           const chunk = files.slice(i, i + flags.batchSize);
           const read = await readImages(chunk);
           const readable = read.filter((r): r is Uint8Array => r instanceof Uint8Array);
-          const results = await classifier.classifyMany(readable, { top: flags.top, ...(flags.tenCrop ? { tenCrop: true } : {}) });
+          const results = await classifier.classifyMany(readable, { ...classifyOpts, ...(flags.tenCrop ? { tenCrop: true } : {}) });
           let k = 0;
           read.forEach((r, j) => {
             const res = r instanceof Uint8Array ? results[k++]! : r;
             const image = chunk[j]!;
             if (res instanceof ResnetError) {
               failed++;
-              console.log(flags.json ? jsonErrorLine(image, res.toJSON()) : humanError(image, res.toJSON()));
+              console.log(format === 'table' ? humanError(image, res.toJSON()) : jsonErrorLine(image, res.toJSON()));
+            } else if (format === 'rekognition') {
+              console.log(JSON.stringify({ image, ...classifier.toRekognition(res, labelOpts) }));
             } else {
-              console.log(flags.json ? jsonLine(image, res) : humanBlock(image, res));
+              console.log(format === 'json' ? jsonLine(image, res) : humanBlock(image, res));
             }
           });
         }
@@ -163,7 +206,7 @@ export function buildProgram(): Command {
         await classifier.dispose();
       }
       if (failed > 0) {
-        if (!flags.json) console.error(`${failed} of ${files.length} images failed.`);
+        if (format === 'table') console.error(`${failed} of ${files.length} images failed.`);
         process.exitCode = 1;
       }
     });

@@ -226,10 +226,9 @@ export class Classifier {
    * MinConfidence 55 when none is given), for {@link toRekognition}.
    */
   rekognitionOptions(opts: LabelOptions = {}): ClassifyOptions {
-    return {
-      top: this.numClasses,
-      labels: { ...opts, minConfidence: opts.minConfidence ?? REKOGNITION_DEFAULT_MIN_CONFIDENCE, maxLabels: Math.max(1, this.tree.parentNodes.length) },
-    };
+    // maxLabels counts every label here (toRekognition cuts), not only the parents.
+    const { maxLabels: _total, ...rest } = opts;
+    return { top: this.numClasses, labels: { ...rest, minConfidence: opts.minConfidence ?? REKOGNITION_DEFAULT_MIN_CONFIDENCE } };
   }
 
   /** A result classified with {@link rekognitionOptions}, in DetectLabels' shape, cut to `opts.maxLabels`. */

@@ -129,7 +129,10 @@ export interface LabelOptions extends LabelFilters {
    * classes (the top-k are always reported), {@link DEFAULT_PARENT_CONFIDENCE} for parents
    */
   readonly minConfidence?: number;
-  /** Most parents reported. @default {@link DEFAULT_MAX_PARENTS} */
+  /**
+   * Most parents reported. @default all over the threshold (at 50 % they form one line of ancestry,
+   * at most ~15 deep, since two disjoint sets of classes cannot both hold more than half)
+   */
   readonly maxLabels?: number;
   /** Whether parents are reported at all. @default true */
   readonly parents?: boolean;
@@ -137,8 +140,6 @@ export interface LabelOptions extends LabelFilters {
 
 /** Confidence (0–100) a parent needs to be reported when no `minConfidence` is given. */
 export const DEFAULT_PARENT_CONFIDENCE = 50;
-/** Parents reported when no `maxLabels` is given. */
-export const DEFAULT_MAX_PARENTS = 5;
 
 /**
  * The classes of one model placed in a hierarchy: for each class, the ancestor slots whose scores
@@ -269,7 +270,7 @@ export class ClassTree {
       return scores[s]! >= minParent && this.passes(e.id, [e.name, ...e.aliases], e.categories, opts);
     });
     slots.sort((a, b) => scores[b]! - scores[a]! || this.classesUnder[a]! - this.classesUnder[b]!);
-    const parents = slots.slice(0, opts.maxLabels ?? DEFAULT_MAX_PARENTS).map((s, r): ParentLabel => {
+    const parents = slots.slice(0, opts.maxLabels ?? slots.length).map((s, r): ParentLabel => {
       const e = this.hierarchy.entries[this.parentNodes[s]!]!;
       return { rank: r + 1, id: e.id, name: e.name, score: scores[s]! };
     });

@@ -63,6 +63,54 @@ describe('resnet CLI', () => {
     expect(stdout.split('\n').filter((l) => /^\s+\d\s+n\d{8}\s+\d+\.\d\d%/.test(l))).toHaveLength(5);
   });
 
+  it('--format rekognition: each label no more confident than its parents; dog is 100 x the sum of its 118 breeds from --json --top 1000', async () => {
+    const photo = path.join(PHOTOS_DIR, 'chelsea.jpg');
+    const common = ['classify', photo, '--model', model, '--labels', SYNSET_PATH];
+    const [rek, all] = await Promise.all([
+      resnet([...common, '--format', 'rekognition', '--min-confidence', '0']),
+      resnet([...common, '--json', '--top', '1000']),
+    ]);
+    expect(rek.code).toBe(0);
+    const answer = JSON.parse(rek.stdout) as { LabelModelVersion: string; Labels: Array<{ Id: string; Name: string; Confidence: number; Parents: Array<{ Name: string; Id: string }> }> };
+    expect(answer.LabelModelVersion).toBe('resnet18-v1-b1-c1000-s3+WordNet 3.0');
+    const conf = new Map(answer.Labels.map((l) => [l.Id, l.Confidence]));
+    expect(answer.Labels.length).toBe(1840);
+    for (const l of answer.Labels) for (const p of l.Parents) expect(l.Confidence).toBeLessThanOrEqual(conf.get(p.Id)!);
+    const dogs = new Set(answer.Labels.filter((l) => l.Parents.some((p) => p.Id === 'n02084071') && /^n0[0-9]+$/.test(l.Id)).map((l) => l.Id));
+    const leaves = (JSON.parse(all.stdout) as JsonLine).labels!;
+    expect(leaves).toHaveLength(1000);
+    const dogLeaves = leaves.filter((l) => dogs.has(l.id) && answer.Labels.find((x) => x.Id === l.id));
+    expect(dogLeaves).toHaveLength(118);
+    const sum = dogLeaves.reduce((a, l) => a + l.score, 0);
+    expect(Math.abs(conf.get('n02084071')! - 100 * sum)).toBeLessThan(1e-3);
+  });
+
+  it('classify shows parents (^) in the table and in --json, and takes the DetectLabels options', async () => {
+    const photo = path.join(PHOTOS_DIR, 'chelsea.jpg');
+    const table = await resnet(['classify', photo, '--model', model, '--labels', SYNSET_PATH, '--min-confidence', '0', '--max-labels', '3', '--include-categories', 'Animals']);
+    expect(table.code).toBe(0);
+    expect(table.stdout.split('\n').filter((l) => /^\s+\^\s+n\d{8}\s+\d+\.\d\d%/.test(l))).toHaveLength(3);
+    const json = await resnet(['classify', photo, '--model', model, '--labels', SYNSET_PATH, '--json', '--min-confidence', '0', '--exclude-labels', 'animal', '--max-labels', '2']);
+    const line = JSON.parse(json.stdout) as { parents: Array<{ rank: number; id: string; name: string; score: number }> };
+    expect(line.parents.map((p) => p.rank)).toEqual([1, 2]);
+    expect(line.parents.map((p) => p.name)).not.toContain('animal');
+    const none = await resnet(['classify', photo, '--model', model, '--labels', SYNSET_PATH, '--json', '--no-parents']);
+    expect((JSON.parse(none.stdout) as { parents: unknown[] }).parents).toEqual([]);
+    const bad = await resnet(['classify', photo, '--model', model, '--labels', SYNSET_PATH, '--min-confidence', '101']);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toMatch(/minConfidence must be a number from 0 to 100/);
+  });
+
+  it('says once that labels without WordNet ids get no parents', async () => {
+    const bare = path.join(tmp, 'bare-labels.txt');
+    await writeFile(bare, Array.from({ length: 1000 }, (_, i) => `class ${i}`).join('\n'));
+    const photo = path.join(PHOTOS_DIR, 'chelsea.jpg');
+    const { stderr, stdout, code } = await resnet(['classify', photo, path.join(PHOTOS_DIR, 'rocket.jpg'), '--model', model, '--labels', bare, '--json']);
+    expect(code).toBe(0);
+    expect(stderr.match(/carry no WordNet ids/g)).toHaveLength(1);
+    for (const l of stdout.trim().split('\n')) expect((JSON.parse(l) as { parents: unknown[] }).parents).toEqual([]);
+  });
+
   it('validate computes top-1/top-5 over an ImageNet-layout folder', async () => {
     // Put each photo under the class the model predicts, and one under a class it does not:
     // an untrained model still has a known answer, so the accuracy is exact.

@@ -7,7 +7,7 @@ import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { Readable } from 'node:stream';
 
-import { DetectLabelsCommand, RekognitionClient } from '@aws-sdk/client-rekognition';
+import { DetectLabelsCommand, RekognitionClient, type DetectLabelsCommandOutput } from '@aws-sdk/client-rekognition';
 
 import { InvalidArgumentError } from '../../core/errors.js';
 import { HIERARCHY_FORMAT, type HierarchyData } from '../../core/hierarchy/data.js';
@@ -171,7 +171,7 @@ describe('options (ClassTree.rank)', () => {
 });
 
 /** Parses a JSON body the way the AWS SDK parses DetectLabels' HTTP response. */
-async function parseWithSdk(answer: DetectLabelsAnswer): Promise<Awaited<ReturnType<RekognitionClient['send']>>> {
+async function parseWithSdk(answer: DetectLabelsAnswer): Promise<DetectLabelsCommandOutput> {
   const body = JSON.stringify(answer);
   const client = new RekognitionClient({
     region: 'us-east-1',
