@@ -254,10 +254,13 @@ export class ClassTree {
     checkLabelOptions(opts);
     if (!Number.isInteger(top) || top < 1) throw new InvalidArgumentError(`top must be a whole number >= 1, got ${top}.`);
     const minClass = (opts.minConfidence ?? 0) / 100;
+    const filtered = hasFilters(opts);
     // Classes the options rule out score -1, below any probability, so topK passes over them.
     const eligible = probs.map((p, i) => {
+      if (p < minClass) return -1;
+      if (!filtered) return p;
       const c = this.classes[i]!;
-      return p >= minClass && this.passes(c.id, this.classNames(c), this.entryOfClass(i)?.categories ?? [], opts) ? p : -1;
+      return this.passes(c.id, this.classNames(c), this.entryOfClass(i)?.categories ?? [], opts) ? p : -1;
     });
     const labels = topK(eligible, top, this.classes)
       .filter((l) => l.score >= 0)
@@ -267,7 +270,7 @@ export class ClassTree {
     const minParent = (opts.minConfidence ?? DEFAULT_PARENT_CONFIDENCE) / 100;
     const slots = [...scores.keys()].filter((s) => {
       const e = this.hierarchy.entries[this.parentNodes[s]!]!;
-      return scores[s]! >= minParent && this.passes(e.id, [e.name, ...e.aliases], e.categories, opts);
+      return scores[s]! >= minParent && (!filtered || this.passes(e.id, [e.name, ...e.aliases], e.categories, opts));
     });
     slots.sort((a, b) => scores[b]! - scores[a]! || this.classesUnder[a]! - this.classesUnder[b]!);
     const parents = slots.slice(0, opts.maxLabels ?? slots.length).map((s, r): ParentLabel => {
@@ -276,6 +279,11 @@ export class ClassTree {
     });
     return { labels, parents };
   }
+}
+
+/** Whether any include or exclude list is set. */
+function hasFilters(f: LabelFilters): boolean {
+  return Boolean(f.includeLabels?.length || f.excludeLabels?.length || f.includeCategories?.length || f.excludeCategories?.length);
 }
 
 /**

@@ -63,6 +63,23 @@ describe('Classifier', () => {
     expect((results[2] as ResnetError).code).toBe('UNSUPPORTED_FORMAT');
   });
 
+  it('reports the WordNet parents over the threshold, scored over every class under them', async () => {
+    const bytes = await photo('chelsea.jpg');
+    const all = await classifier.classify(bytes, { top: 1000 });
+    const r = await classifier.classify(bytes, { top: 3, labels: { minConfidence: 10 } });
+    expect(r.parents.length).toBeGreaterThan(0);
+    const score = new Map(all.labels.map((l) => [l.id, l.score]));
+    for (const p of r.parents) {
+      expect(p.score).toBeGreaterThanOrEqual(0.1);
+      const under = classifier.labels.filter((c) => classifier.tree.hierarchy.ancestors(c.id).some((a) => a.id === p.id));
+      expect(p.score).toBeCloseTo(under.reduce((a, c) => a + score.get(c.id)!, 0), 6);
+    }
+    expect(r.parents.map((p) => p.rank)).toEqual(r.parents.map((_, i) => i + 1));
+    const rek = classifier.toRekognition(await classifier.classify(bytes, classifier.rekognitionOptions({ minConfidence: 10, maxLabels: 2 })), { maxLabels: 2 });
+    expect(rek.Labels.map((l) => l.Id)).toEqual(r.parents.slice(0, 2).map((p) => p.id));
+    await expect(classifier.classify(bytes, { labels: { minConfidence: 150 } })).rejects.toThrow(/minConfidence/);
+  });
+
   it('ten-crop averages ten crops into one distribution', async () => {
     const bytes = await photo('chelsea.png');
     const prepared = await classifier.prepare(bytes, { tenCrop: true });
