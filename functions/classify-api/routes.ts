@@ -8,6 +8,8 @@ import { PutObjectCommand } from '@aws-sdk/client-s3';
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
 
+import { InvalidArgumentError } from '../../core/errors.js';
+import { parseLabelOptions } from '../../core/hierarchy/options.js';
 import type { FunctionDeps } from '../shared/deps.js';
 import { fetchObject } from '../../labelling/label-object.js';
 import { isValidObjectKey } from '../../labelling/events.js';
@@ -101,17 +103,27 @@ function topParam(event: APIGatewayProxyEventV2, dflt: number, max: number): num
   return n;
 }
 
-/** POST /classify: image bytes (binary/base64) or JSON → `{model, labels, timingsMs}`. */
+/**
+ * POST /classify: image bytes (binary/base64) or JSON → `{model, labels, parents, timingsMs}`, or
+ * with `format=rekognition` DetectLabels' response shape. DetectLabels' options come as query
+ * parameters (minConfidence, maxLabels, include/exclude lists, parents), parsed by the core.
+ */
 export async function classify(event: APIGatewayProxyEventV2, deps: FunctionDeps): Promise<Response> {
   const classifier = await deps.classifier();
-  const model = event.queryStringParameters?.model;
-  if (model !== undefined && model !== classifier.modelId) {
-    throw new HttpError(400, 'UNKNOWN_MODEL', `Model "${model}" is not deployed here; this endpoint serves ${classifier.modelId}.`);
+  const q = event.queryStringParameters ?? {};
+  if (q.model !== undefined && q.model !== classifier.modelId) {
+    throw new HttpError(400, 'UNKNOWN_MODEL', `Model "${q.model}" is not deployed here; this endpoint serves ${classifier.modelId}.`);
   }
+  const format = q.format ?? 'resnet';
+  if (format !== 'resnet' && format !== 'rekognition') throw new InvalidArgumentError(`format must be resnet or rekognition, got "${format}".`);
   const top = topParam(event, deps.config.topK, classifier.numClasses);
+  const labels = parseLabelOptions(q);
   const bytes = await imageBytes(event, deps);
-  const result = await classifier.classify(bytes, { top });
-  return json(200, { model: result.model, labels: result.labels, timingsMs: result.timingsMs });
+  if (format === 'rekognition') {
+    return json(200, classifier.toRekognition(await classifier.classify(bytes, classifier.rekognitionOptions(labels)), labels));
+  }
+  const result = await classifier.classify(bytes, { top, labels });
+  return json(200, { model: result.model, labels: result.labels, parents: result.parents, timingsMs: result.timingsMs });
 }
 
 /** Keeps a client's file name readable but safe as the last key segment. */

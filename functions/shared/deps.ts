@@ -13,7 +13,7 @@ import { createObservability, type Observability } from './middleware.js';
 import { getClassifier } from './model.js';
 
 /** The part of the core's Classifier the handlers use. */
-export type HandlerClassifier = Pick<Classifier, 'modelId' | 'classify' | 'numClasses' | 'info'>;
+export type HandlerClassifier = Pick<Classifier, 'modelId' | 'classify' | 'numClasses' | 'info' | 'rekognitionOptions' | 'toRekognition'>;
 
 /** Injected dependencies of a handler. */
 export interface FunctionDeps {

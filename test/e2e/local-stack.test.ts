@@ -82,6 +82,8 @@ describe('local stack', () => {
         await new Promise((r) => setTimeout(r, 300));
         return classifier.classify(b, o);
       },
+      rekognitionOptions: classifier.rekognitionOptions.bind(classifier),
+      toRekognition: classifier.toRekognition.bind(classifier),
     };
     const small = await startLocalStack({ classifier: slow, port: 0, s3Port: 0, dataDir: path.join(dir, 'small'), concurrency: 1, queue: 1 });
     try {

@@ -57,11 +57,37 @@ describe('classify-api (HTTP API payload v2)', () => {
     expect(idx(ref)).toEqual(idx(bin));
   });
 
+  test('parents and DetectLabels options as query parameters; format=rekognition answers in its shape', async () => {
+    const bytes = await catJpeg();
+    const q = { minConfidence: '0', maxLabels: '4', includeCategories: 'Animals' };
+    const ours = await call({ method: 'POST', path: '/classify', query: q, headers: { 'content-type': 'image/jpeg' }, body: bytes });
+    expect(ours.status).toBe(200);
+    const direct = await classifier.classify(bytes, { labels: { minConfidence: 0, maxLabels: 4, includeCategories: ['Animals'] } });
+    expect(ours.body.parents).toEqual(JSON.parse(JSON.stringify(direct.parents)));
+    expect((ours.body.parents as unknown[]).length).toBe(4);
+    const rek = await call({ method: 'POST', path: '/classify', query: { ...q, format: 'rekognition' }, headers: { 'content-type': 'image/jpeg' }, body: bytes });
+    expect(rek.status).toBe(200);
+    expect(Object.keys(rek.body).sort()).toEqual(['LabelModelVersion', 'Labels']);
+    const labels = rek.body.Labels as Array<{ Name: string; Confidence: number; Categories: { Name: string }[]; Parents: { Name: string }[]; Aliases: unknown[]; Id: string }>;
+    expect(labels).toHaveLength(4);
+    expect(labels.map((l) => l.Confidence)).toEqual([...labels.map((l) => l.Confidence)].sort((a, b) => b - a));
+    for (const l of labels) expect(l.Categories).toContainEqual({ Name: 'Animals' });
+    expect(rek.body.LabelModelVersion).toBe(`${TEST_MODEL_ID}+WordNet 3.0`);
+    const none = await call({ method: 'POST', path: '/classify', query: { format: 'rekognition', minConfidence: '0', parents: 'false', maxLabels: '3' }, headers: { 'content-type': 'image/jpeg' }, body: bytes });
+    expect((none.body.Labels as typeof labels).map((l) => l.Parents)).toEqual([[], [], []]);
+    expect((none.body.Labels as typeof labels).map((l) => l.Id)).toEqual((await classifier.classify(bytes, { top: 3 })).labels.map((l) => l.id));
+  });
+
   test.each([
     ['empty body', { headers: { 'content-type': 'image/jpeg' }, body: Buffer.alloc(0) }, 400, 'EMPTY_INPUT'],
     ['malformed JSON', { headers: { 'content-type': 'application/json' }, body: '{"s3":' }, 400, 'MALFORMED_REQUEST'],
     ['JSON without s3 or image', { headers: { 'content-type': 'application/json' }, body: '{"x":1}' }, 400, 'MALFORMED_REQUEST'],
     ['bad top', { query: { top: '0' }, headers: { 'content-type': 'image/jpeg' }, body: TEXT_BYTES }, 400, 'INVALID_ARGUMENT'],
+    ['minConfidence over 100', { query: { minConfidence: '100.5' }, headers: { 'content-type': 'image/jpeg' }, body: TEXT_BYTES }, 400, 'INVALID_ARGUMENT'],
+    ['minConfidence not a number', { query: { minConfidence: '1e1' }, headers: { 'content-type': 'image/jpeg' }, body: TEXT_BYTES }, 400, 'INVALID_ARGUMENT'],
+    ['maxLabels 0', { query: { maxLabels: '0' }, headers: { 'content-type': 'image/jpeg' }, body: TEXT_BYTES }, 400, 'INVALID_ARGUMENT'],
+    ['parents=maybe', { query: { parents: 'maybe' }, headers: { 'content-type': 'image/jpeg' }, body: TEXT_BYTES }, 400, 'INVALID_ARGUMENT'],
+    ['unknown format', { query: { format: 'xml' }, headers: { 'content-type': 'image/jpeg' }, body: TEXT_BYTES }, 400, 'INVALID_ARGUMENT'],
     ['other model', { query: { model: 'resnet152-v1' }, headers: { 'content-type': 'image/jpeg' }, body: TEXT_BYTES }, 400, 'UNKNOWN_MODEL'],
     ['over 6 MB', { headers: { 'content-type': 'image/jpeg' }, body: Buffer.alloc(6_000_001, 1) }, 413, 'PAYLOAD_TOO_LARGE'],
     ['pixel bomb', { headers: { 'content-type': 'image/png' }, body: pixelBombPng() }, 413, 'IMAGE_TOO_LARGE'],

@@ -45,10 +45,12 @@ export function counting(inner: HandlerClassifier): HandlerClassifier & { calls:
     get info() {
       return inner.info;
     },
-    classify(bytes: Uint8Array, opts?: { top?: number }) {
+    classify(bytes: Uint8Array, opts?: Parameters<HandlerClassifier['classify']>[1]) {
       c.calls += 1;
       return inner.classify(bytes, opts);
     },
+    rekognitionOptions: inner.rekognitionOptions.bind(inner),
+    toRekognition: inner.toRekognition.bind(inner),
   };
   return c as HandlerClassifier & { calls: number };
 }

@@ -192,6 +192,8 @@ describe('s3-tagger against a local S3 server', () => {
         await s3.pause();
         return classifier.classify(b, o);
       },
+      rekognitionOptions: classifier.rekognitionOptions.bind(classifier),
+      toRekognition: classifier.toRekognition.bind(classifier),
     };
     const h = createS3TaggerHandler(testDeps(client, stopping)) as unknown as Handler;
     const err = await h(event, lambdaContext()).then(() => null, (e: unknown) => e);
