@@ -3,7 +3,8 @@
  * mounts it in cli/ with `registerBatchCommand(program)`; `batch/main.ts` runs it standalone.
  *
  * Exit codes: 0 every object has a result (labels, or an error result for a bad image) or was skipped;
- * 3 some objects were left without a result (storage failures; see the manifest, rerun);
+ * 3 some objects were left without a result, or storage was unreachable for the whole run
+ *   (STORAGE_UNAVAILABLE; see the manifest, rerun);
  * 143 stopped by SIGTERM/SIGINT before the end (rerun to finish: finished work is kept);
  * 2 bad arguments; 1 any other error.
  */
@@ -16,6 +17,7 @@ import { PutObjectCommand } from '@aws-sdk/client-s3';
 import { Command, InvalidArgumentError as CommanderArgError, Option } from 'commander';
 
 import { describeError, ResnetError } from '../core/errors.js';
+import { codeOf } from './error-code.js';
 import { EP_CHOICES, parseEp } from './gpu/ep.js';
 import { formatPlan, planBacklog, plannerOptionsFromEnv } from '../labelling/planner.js';
 import { runBatch } from './run-batch.js';
@@ -251,9 +253,11 @@ export function registerBatchCommand(program: Command): Command {
         // Abandoned in-flight work (after the grace period) may hold the event loop open.
         if (summary.interrupted) process.exit(process.exitCode);
       } catch (err) {
-        const e = describeError(err);
+        // Storage that stayed down for the whole run (listing, the manifest) is the documented
+        // STORAGE_UNAVAILABLE / exit 3 (a rerun retries), not an internal error.
+        const e = codeOf(err);
         console.error(`[batch] ${e.code}: ${e.message}`);
-        process.exitCode = e.code === 'INVALID_ARGUMENT' ? 2 : 1;
+        process.exitCode = e.code === 'INVALID_ARGUMENT' ? 2 : e.code === 'STORAGE_UNAVAILABLE' ? EXIT_SOME_FAILED : 1;
       } finally {
         process.off('SIGTERM', onSignal);
         process.off('SIGINT', onSignal);

@@ -42,9 +42,11 @@ export async function openBatchClassifier(opts: BatchOptions, log: (m: string) =
           return await load(true);
         } catch (err) {
           // A provider that cannot start off the main thread must not silently cost the run its GPU:
-          // the same provider is tried on the main thread before the next provider.
-          log(`inference thread could not open ${eps.join(',')} (${err instanceof Error ? err.message.split('\n')[0] : String(err)}); trying the main thread`);
-          return load(false);
+          // the same provider is tried on the main thread before the next provider. Said only when
+          // that works (a provider that fails on both is reported once, by openWithProvider).
+          const onMain = await load(false);
+          log(`inference thread could not open ${eps.join(',')} (${err instanceof Error ? err.message.split('\n')[0] : String(err)}); running it on the main thread`);
+          return onMain;
         }
       },
       log,

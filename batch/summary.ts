@@ -53,8 +53,13 @@ export function formatSummary(s: BatchSummary): string {
     .sort((a, b) => b[1] - a[1])
     .map(([c, n]) => `${c} ${n}`)
     .join(', ');
+  const head = `${s.interrupted ? 'INTERRUPTED' : 'finished'}: ${s.listed} listed (shard ${s.shard.index}/${s.shard.count}), ${s.done} labelled, ${s.skipped} skipped, ${s.failed} failed (${s.unfinished} without a result)`;
+  // Rates of a run that inferred nothing (all skipped, or nothing listed) would be meaningless.
+  if (s.done + s.failed === 0) {
+    return [`${head} in ${(s.wallMs / 1000).toFixed(1)} s: nothing to label${s.skipped ? ' (every object already has a result for this model; --force labels them again)' : ''}`, ...(s.manifestPath ? [`manifest: ${s.manifestPath}`] : [])].join('\n');
+  }
   return [
-    `${s.interrupted ? 'INTERRUPTED' : 'finished'}: ${s.listed} listed (shard ${s.shard.index}/${s.shard.count}), ${s.done} labelled, ${s.skipped} skipped, ${s.failed} failed (${s.unfinished} without a result) in ${(s.wallMs / 1000).toFixed(1)} s (${(s.setupMs / 1000).toFixed(1)} s set-up) = ${s.imagesPerSecond} img/s end to end`,
+    `${head} in ${(s.wallMs / 1000).toFixed(1)} s (${(s.setupMs / 1000).toFixed(1)} s set-up) = ${s.imagesPerSecond} img/s end to end`,
     `model ${s.model} on ${s.ep}, mean batch ${s.meanBatch}, ${s.cpuMsPerImage} CPU-ms per image, main thread ${s.mainThreadMsPerImage} ms per image (at most ${s.mainThreadMsPerImage > 0 ? Math.round(1000 / s.mainThreadMsPerImage) : '-'} img/s on any hardware), decoding ${s.prepareMode === 'workers' ? 'on worker threads' : 'in the main thread'}`,
     ...(failures ? [`failures: ${failures}`] : []),
     stage('download', s.stages.download),

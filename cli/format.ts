@@ -1,8 +1,8 @@
 import type { ClassificationResult } from '../core/types.js';
 
-/** One line of `--json` output for a classified image. */
-export function jsonLine(image: string, r: ClassificationResult): string {
-  return JSON.stringify({ image, model: r.model, labels: r.labels, parents: r.parents, timingsMs: r.timingsMs });
+/** One line of `--json` output for a classified image; `untrained` marks a model whose labels are meaningless. */
+export function jsonLine(image: string, r: ClassificationResult, untrained = false): string {
+  return JSON.stringify({ image, model: r.model, ...(untrained ? { untrained: true } : {}), labels: r.labels, parents: r.parents, timingsMs: r.timingsMs });
 }
 
 /** One line of `--json` output for an image that failed. */

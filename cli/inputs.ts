@@ -25,21 +25,30 @@ async function walk(dir: string, out: string[]): Promise<void> {
  * Expands CLI arguments into image paths, in argument order: a file stays as given (whatever
  * its extension, so a mis-named file still gets its own typed error), a folder is walked
  * recursively for image extensions, a quoted glob is expanded. A path that does not exist is
- * kept, so the caller reports it as that image's error and the others go on.
+ * kept, so the caller reports it as that image's error and the others go on. A file named by
+ * several arguments (`photos/ 'photos/*.jpg' photos/cat.jpg`) is listed once, where it first appears.
  */
 export async function expandInputs(args: readonly string[]): Promise<string[]> {
-  const out: string[] = [];
-  for (const arg of args) {
-    if (isDynamicPattern(arg)) {
-      const matches = await glob(arg, { onlyFiles: true, absolute: false, expandDirectories: false });
-      out.push(...matches.filter(isImageName).sort());
-      continue;
-    }
-    const s = await stat(arg).catch(() => null);
-    if (s?.isDirectory()) await walk(arg, out);
-    else out.push(arg);
+  const all: string[] = [];
+  for (const arg of args) await expandOne(arg, all);
+  const seen = new Set<string>();
+  return all.filter((p) => {
+    const key = path.resolve(p);
+    if (seen.has(key)) return false;
+    seen.add(key);
+    return true;
+  });
+}
+
+async function expandOne(arg: string, out: string[]): Promise<void> {
+  if (isDynamicPattern(arg)) {
+    const matches = await glob(arg, { onlyFiles: true, absolute: false, expandDirectories: false });
+    out.push(...matches.filter(isImageName).sort());
+    return;
   }
-  return out;
+  const s = await stat(arg).catch(() => null);
+  if (s?.isDirectory()) await walk(arg, out);
+  else out.push(arg);
 }
 
 /** Reads image files; an unreadable path becomes a FileNotFoundError in its slot. */

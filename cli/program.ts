@@ -13,10 +13,12 @@ import { writeResNet, type ResNetBuildOptions } from '../core/model-builder/inde
 import { ZOO_MODELS } from '../core/registry.js';
 import { humanBlock, humanError, jsonErrorLine, jsonLine, table } from './format.js';
 import { expandInputs, readImages } from './inputs.js';
+import { demoModelFlags, offlineRoutes, warnIfUntrained } from './offline.js';
 import { createProgress } from './progress.js';
 import { registerQuantizeCommand } from './quantize.js';
 import { registerSweepCommand } from './sweep.js';
 import { validateFolder } from './validate.js';
+import { packageVersion } from './version.js';
 
 function positiveInt(v: string): number {
   const n = Number(v);
@@ -44,6 +46,7 @@ interface ModelFlags {
   labels?: string;
   threads?: number;
   download?: boolean;
+  demo?: boolean;
 }
 
 function modelOptions(cmd: Command): Command {
@@ -51,20 +54,24 @@ function modelOptions(cmd: Command): Command {
     .option('-m, --model <id|path>', 'zoo model id (see `resnet models`) or path to an .onnx file', process.env.MODEL_ID ?? 'resnet50-v2')
     .option('-l, --labels <file>', 'labels file for a user model: one class per line, "<id> <name>"')
     .option('--threads <n>', 'onnxruntime intra-op threads (default: all cores)', positiveInt)
-    .option('--no-download', 'never download a zoo model that is not cached');
+    .option('--no-download', 'never download a zoo model that is not cached')
+    .option('--demo', 'use the untrained ResNet-50 v2 that `npm start` serves offline (generated locally; its labels are meaningless)');
 }
 
+/** Loads the model the flags name (or the demo model) and warns once when it is untrained. */
 async function loadClassifier(flags: ModelFlags): Promise<Classifier> {
   const progress = createProgress(`fetch ${flags.model}`, 'bytes');
+  const model = flags.demo ? await demoModelFlags() : { model: flags.model, ...(flags.labels ? { labels: flags.labels } : {}) };
   const opts: ClassifierOptions = {
-    model: flags.model,
+    ...model,
     download: flags.download !== false,
     onProgress: (d, t) => progress.update(d, t),
-    ...(flags.labels ? { labels: flags.labels } : {}),
     ...(flags.threads ? { threads: flags.threads } : {}),
   };
   try {
-    return await Classifier.load(opts);
+    const classifier = await Classifier.load(opts);
+    warnIfUntrained(classifier.info);
+    return classifier;
   } finally {
     progress.stop();
   }
@@ -74,6 +81,7 @@ async function loadClassifier(flags: ModelFlags): Promise<Classifier> {
 export function buildProgram(): Command {
   const program = new Command('resnet')
     .description('Classify images with the ONNX Model Zoo ResNets (or your own ResNet-style ONNX classifier).')
+    .version(packageVersion(), '-V, --version', 'print the version')
     .showHelpAfterError();
 
   program
@@ -198,7 +206,7 @@ export function buildProgram(): Command {
             } else if (format === 'rekognition') {
               console.log(JSON.stringify({ image, ...classifier.toRekognition(res, labelOpts) }));
             } else {
-              console.log(format === 'json' ? jsonLine(image, res) : humanBlock(image, res));
+              console.log(format === 'json' ? jsonLine(image, res, classifier.info.untrained) : humanBlock(image, res));
             }
           });
         }
@@ -223,9 +231,10 @@ export function buildProgram(): Command {
     .option('--json', 'print the report as JSON')
     .action(async (dir: string, flags: ModelFlags & { tenCrop?: boolean; limit?: number; json?: boolean; compare?: string }) => {
       const models = [flags.model, ...(flags.compare ? [flags.compare] : [])];
+      if (flags.demo && flags.compare) throw new ResnetError('INVALID_ARGUMENT', '--demo replaces --model; it cannot be combined with --compare.');
       const rows = [['model', 'images', 'top-1', 'top-5', 'published top-1', 'published top-5', 'img/s']];
       for (const model of models) {
-        const classifier = await loadClassifier({ ...flags, model });
+        const classifier = await loadClassifier({ ...flags, model, ...(model === flags.compare ? { demo: false } : {}) });
         try {
           const report = await validateFolder(classifier, dir, {
             progress: createProgress(`validate ${classifier.modelId}`, 'items'),
@@ -233,12 +242,12 @@ export function buildProgram(): Command {
             ...(flags.limit ? { limit: flags.limit } : {}),
           });
           if (flags.json) {
-            console.log(JSON.stringify({ model: classifier.modelId, ...report }));
+            console.log(JSON.stringify({ model: classifier.modelId, ...(classifier.info.untrained ? { untrained: true } : {}), ...report }));
             continue;
           }
           const published = ZOO_MODELS.find((m) => m.id === classifier.modelId);
           rows.push([
-            classifier.modelId + (flags.tenCrop ? ' (ten-crop)' : ''),
+            classifier.modelId + (classifier.info.untrained ? ' (UNTRAINED)' : '') + (flags.tenCrop ? ' (ten-crop)' : ''),
             String(report.images),
             `${(report.top1 * 100).toFixed(2)}%`,
             `${(report.top5 * 100).toFixed(2)}%`,
@@ -270,6 +279,8 @@ export async function main(argv: string[]): Promise<void> {
   } catch (err) {
     const e = describeError(err);
     console.error(`resnet: ${e.code}: ${e.message}`);
+    const routes = offlineRoutes(e.code);
+    if (routes) console.error(routes);
     process.exitCode = 2;
     if (!(err instanceof ResnetError) && process.env.RESNET_DEBUG) console.error(err);
   }

@@ -11,6 +11,7 @@ import { decodeImage } from '../core/decode.js';
 import { InvalidArgumentError, ResnetError } from '../core/errors.js';
 import { cachedModelPaths, defaultCacheDir, fetchModel } from '../core/fetch/index.js';
 import { decodeModel } from '../core/model-builder/onnx-reader.js';
+import { isUntrainedHeader, readOnnxHeader } from '../core/model-info.js';
 import { preprocess } from '../core/preprocess.js';
 import { compareModels, type AgreementReport } from '../core/quantize/agreement.js';
 import { quantizeModel, type CalibrationMethod, type QuantizedModel } from '../core/quantize/index.js';
@@ -19,13 +20,14 @@ import { ModelSession } from '../core/session.js';
 import { IMAGENET_PREPROCESS, type PreprocessConfig } from '../core/types.js';
 import { table } from './format.js';
 import { expandInputs } from './inputs.js';
+import { demoModelFlags, warnIfUntrained } from './offline.js';
 import { createProgress } from './progress.js';
 
 interface QuantizeFlags {
   model: string;
   calibrate: string;
   out: string;
-  perChannel?: boolean;
+  perChannel: boolean;
   exclude?: string[];
   method: CalibrationMethod;
   percentile: number;
@@ -33,7 +35,14 @@ interface QuantizeFlags {
   holdout: number;
   threads?: number;
   download?: boolean;
+  demo?: boolean;
   json?: boolean;
+}
+
+/** `--exclude` values: node names, `classifier` for the final Gemm, or `none`. */
+function excludeList(v: string): string[] {
+  const names = v.split(',').map((n) => n.trim()).filter(Boolean);
+  return names.length === 1 && names[0] === 'none' ? [] : names;
 }
 
 function count(v: string): number {
@@ -43,7 +52,8 @@ function count(v: string): number {
 }
 
 /** The model file and its preprocessing: a path as given, or a zoo id from the cache (downloaded unless told not to). */
-async function resolveModelFile(model: string, download: boolean): Promise<{ file: string; preprocess: PreprocessConfig | null }> {
+async function resolveModelFile(model: string, download: boolean, demo: boolean): Promise<{ file: string; preprocess: PreprocessConfig | null }> {
+  if (demo) return { file: (await demoModelFlags()).model, preprocess: null };
   if (model.endsWith('.onnx') || model.includes('/') || model.includes(path.sep)) return { file: path.resolve(model), preprocess: null };
   const spec = getZooModel(model);
   const cached = cachedModelPaths(spec.id, defaultCacheDir());
@@ -111,20 +121,24 @@ export function registerQuantizeCommand(program: Command): void {
     .option('-m, --model <id|path>', 'zoo model id (see `resnet models`) or path to a float32 .onnx file', process.env.MODEL_ID ?? 'resnet50-v2')
     .requiredOption('--calibrate <folder|glob>', 'calibration images: a folder (recursive) or a quoted glob')
     .requiredOption('--out <file>', 'output .onnx path')
-    .option('--per-channel', 'one int8 scale per output channel of each weight (usually more accurate)')
-    .addOption(new Option('--method <m>', 'how activation ranges are chosen').choices(['minmax', 'percentile', 'entropy']).default('minmax'))
+    // The defaults are the settings docs/quantization.md measured as the most accurate.
+    .option('--per-channel', 'one int8 scale per output channel of each weight (default)', true)
+    .option('--no-per-channel', 'one int8 scale per weight tensor (less accurate)')
+    .addOption(new Option('--method <m>', 'how activation ranges are chosen').choices(['minmax', 'percentile', 'entropy']).default('percentile'))
     .option('--percentile <p>', 'for --method percentile: percentile of |x| kept', Number, 99.999)
-    .option('--exclude <names>', 'comma-separated node names to keep in float32, or "classifier" for the final Gemm', (v: string) => v.split(',').filter(Boolean))
+    .option('--exclude <names>', 'comma-separated node names to keep in float32, "classifier" for the final Gemm (default, when the model has one), or "none"', excludeList)
     .option('--samples <n>', 'calibration images (taken evenly over the list)', count, 100)
     .option('--holdout <n>', 'images kept out of calibration for the agreement report (at most half the list)', count, 50)
     .option('--threads <n>', 'onnxruntime intra-op threads', count)
     .option('--no-download', 'never download a zoo model that is not cached')
+    .option('--demo', 'quantize the untrained ResNet-50 v2 that `npm start` serves offline (its labels are meaningless)')
     .option('--json', 'print the summary as one JSON object')
     .action(async (flags: QuantizeFlags) => {
       if (flags.samples < 1) throw new InvalidArgumentError('--samples must be at least 1.');
       const files = await expandInputs([flags.calibrate]);
       if (files.length === 0) throw new ResnetError('FILE_NOT_FOUND', `No images matched ${flags.calibrate}.`);
-      const { file, preprocess: zooCfg } = await resolveModelFile(flags.model, flags.download !== false);
+      const { file, preprocess: zooCfg } = await resolveModelFile(flags.model, flags.download !== false, flags.demo === true);
+      const untrained = warnIfUntrained({ id: flags.demo ? 'resnet50-v2-untrained' : path.basename(file, '.onnx'), untrained: isUntrainedHeader(await readOnnxHeader(file).catch(() => ({ producerName: '', producerVersion: '', docString: '' }))) });
       const bytes = await readFile(file).catch((cause: unknown) => {
         throw new ResnetError('FILE_NOT_FOUND', `Cannot read ${file} (${String(cause)}).`);
       });
@@ -137,14 +151,23 @@ export function registerQuantizeCommand(program: Command): void {
       const calibration = await tensorsOf(split.calibration, cfg, 'preprocess');
       const progress = createProgress(`calibrate (${flags.method})`, 'items');
       let q: QuantizedModel;
-      try {
-        q = await quantizeModel(bytes, calibration, {
-          perChannel: flags.perChannel === true,
+      const run = (exclude: string[]): Promise<QuantizedModel> =>
+        quantizeModel(bytes, calibration, {
+          perChannel: flags.perChannel,
           method: flags.method,
           percentile: flags.percentile,
-          ...(flags.exclude ? { exclude: flags.exclude } : {}),
+          exclude,
           ...(flags.threads ? { threads: flags.threads } : {}),
           onProgress: (d, t) => progress.update(d, t),
+        });
+      let exclude = flags.exclude ?? ['classifier'];
+      try {
+        q = await run(exclude).catch((err: unknown) => {
+          // The default keeps the classifier in float32 only where there is one; the check runs
+          // before calibration, so trying again without it costs nothing.
+          if (flags.exclude !== undefined || !(err instanceof InvalidArgumentError) || !err.message.startsWith('--exclude classifier')) throw err;
+          exclude = [];
+          return run(exclude);
         });
       } finally {
         progress.stop();
@@ -152,7 +175,7 @@ export function registerQuantizeCommand(program: Command): void {
       await mkdir(path.dirname(path.resolve(flags.out)), { recursive: true });
       await writeFile(flags.out, q.bytes);
       const summary = {
-        model: file, out: path.resolve(flags.out), bytes: q.bytes.length, method: flags.method, perChannel: flags.perChannel === true,
+        model: file, ...(untrained ? { untrained: true } : {}), out: path.resolve(flags.out), bytes: q.bytes.length, method: flags.method, perChannel: flags.perChannel, exclude,
         calibrationImages: q.samples, calibratedTensors: q.calibratedTensors, quantizedWeights: q.quantizedWeights,
       };
       if (!flags.json) console.log(`${summary.out}: ${(q.bytes.length / 1e6).toFixed(1)} MB, ${q.quantizedWeights} int8 weight tensors (${summary.perChannel ? 'per-channel' : 'per-tensor'}), ${q.calibratedTensors} activation ranges from ${q.samples} images`);
@@ -170,7 +193,7 @@ export function registerQuantizeCommand(program: Command): void {
         const bar = createProgress('agreement', 'items');
         const report = await compareModels(fp32, int8, heldOut, (d, t) => bar.update(d, t)).finally(() => bar.stop());
         if (flags.json) console.log(JSON.stringify({ ...summary, agreement: report }));
-        else printReport(report, flags.method);
+        else printReport(report, `${flags.method}, ${flags.perChannel ? 'per-channel' : 'per-tensor'} weights, ${exclude.length ? `${exclude.join(',')} kept in float32` : 'nothing kept in float32'}`);
       } finally {
         await fp32.dispose();
         await int8.dispose();

@@ -107,6 +107,11 @@ export async function readOnnxHeader(modelPath: string): Promise<OnnxHeader> {
   }
 }
 
+/** Whether a model file's header says this project's builder wrote it (seeded, untrained weights). */
+export function isUntrainedHeader(header: OnnxHeader): boolean {
+  return header.producerName === BUILDER_PRODUCER;
+}
+
 /** What {@link describeModel} needs to know about a loaded model. */
 export interface ModelFacts {
   id: string;
@@ -123,7 +128,7 @@ export interface ModelFacts {
  * which names the trained model to fetch (ResNet-50 v2 when it names none the zoo knows).
  */
 export function describeModel(m: ModelFacts): ModelInfo {
-  const untrained = m.header.producerName === BUILDER_PRODUCER;
+  const untrained = isUntrainedHeader(m.header);
   const producer = [m.header.producerName, m.header.producerVersion].filter((s) => s !== '').join(' ');
   const info: ModelInfo = {
     id: m.id,

@@ -33,7 +33,11 @@ export class TransientStorageError extends Error {
   ) {
     super(`${operation} failed transiently (${describeCause(cause)}); the event will be retried.`, { cause });
     this.name = 'TransientStorageError';
+    this.failure = `${operation} failed transiently (${describeCause(cause)})`;
   }
+
+  /** What failed and why, without what happens next (which depends on who runs it: Lambda retries, a batch run does not). */
+  readonly failure: string;
 }
 
 function describeCause(cause: unknown): string {

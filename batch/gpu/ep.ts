@@ -23,8 +23,22 @@ export function parseEp(text: string): EpChoice {
   throw new InvalidArgumentError(`--ep must be one of ${EP_CHOICES.join(', ')}, got "${text}".`);
 }
 
-/** What onnxruntime-node says it can run, and whether the CUDA provider library is really there. */
-export function availableBackends(): { listed: string[]; cudaInstalled: boolean } {
+/** Folders the dynamic loader searches for libvulkan.so.1 on common Linux systems. */
+const VULKAN_DIRS = ['/usr/lib/x86_64-linux-gnu', '/usr/lib/aarch64-linux-gnu', '/usr/lib64', '/usr/lib', '/lib/x86_64-linux-gnu', '/lib/aarch64-linux-gnu', '/lib64', '/lib', '/usr/local/lib'];
+
+/**
+ * Whether WebGPU can have a backend here. On Linux it runs through Vulkan: without the loader
+ * (libvulkan.so.1) opening a WebGPU session only prints a native warning and fails, so `auto`
+ * does not try it. Elsewhere (Metal, Direct3D) the answer is left to the real attempt.
+ */
+export function vulkanLoaderPresent(env: NodeJS.ProcessEnv = process.env, platform: string = process.platform): boolean {
+  if (platform !== 'linux') return true;
+  const dirs = [...(env.LD_LIBRARY_PATH ?? '').split(':').filter(Boolean), ...VULKAN_DIRS];
+  return dirs.some((d) => existsSync(path.join(d, 'libvulkan.so.1')));
+}
+
+/** What onnxruntime-node says it can run, and whether the CUDA and WebGPU providers can really run. */
+export function availableBackends(): { listed: string[]; cudaInstalled: boolean; vulkan?: boolean } {
   const require = createRequire(import.meta.url);
   const ort = require('onnxruntime-node') as { listSupportedBackends?: () => Array<{ name: string }> };
   const listed = ort.listSupportedBackends?.().map((b) => b.name) ?? ['cpu'];
@@ -36,21 +50,37 @@ export function availableBackends(): { listed: string[]; cudaInstalled: boolean 
   } catch {
     cudaInstalled = false;
   }
-  return { listed, cudaInstalled };
+  return { listed, cudaInstalled, vulkan: vulkanLoaderPresent() };
 }
 
 /** Providers to try, in order, for a `--ep` choice. */
 export function candidateProviders(choice: EpChoice, avail = availableBackends()): string[] {
-  if (choice !== 'auto') return [choice];
+  return providerPlan(choice, avail).candidates;
+}
+
+/** Providers to try for a `--ep` choice, and why `auto` passed over the others (for the one log line). */
+export function providerPlan(choice: EpChoice, avail = availableBackends()): { candidates: string[]; skipped: string[] } {
+  if (choice !== 'auto') return { candidates: [choice], skipped: [] };
   const out: string[] = [];
+  const skipped: string[] = [];
   if (avail.listed.includes('cuda') && avail.cudaInstalled) out.push('cuda');
-  if (avail.listed.includes('webgpu')) out.push('webgpu');
+  else skipped.push('CUDA: not installed (ONNXRUNTIME_NODE_INSTALL=cuda12)');
+  if (!avail.listed.includes('webgpu')) skipped.push('WebGPU: not in this onnxruntime build');
+  else if (avail.vulkan === false) skipped.push('WebGPU: no Vulkan loader (libvulkan.so.1)');
+  else out.push('webgpu');
   out.push('cpu');
-  return out;
+  return { candidates: out, skipped };
+}
+
+/** The first line of an error, and of its cause when the error only wraps it. */
+function reasonOf(err: unknown): string {
+  const e = err instanceof Error && err.cause instanceof Error ? err.cause : err;
+  return e instanceof Error ? e.message.split('\n')[0]! : String(e);
 }
 
 /**
- * Opens the classifier with the first provider that works.
+ * Opens the classifier with the first provider that works, and logs one line: the provider
+ * chosen and why the ones before it were passed over. A forced provider that fails throws.
  * @param open - opens a classifier with the given providers (throws when it cannot)
  * @returns the classifier and the provider in use
  * @throws the last provider's error when none works (or the forced one's)
@@ -61,16 +91,17 @@ export async function openWithProvider<T>(
   log: (msg: string) => void = () => undefined,
   avail = availableBackends(),
 ): Promise<{ value: T; ep: string }> {
-  const candidates = candidateProviders(choice, avail);
+  const { candidates, skipped } = providerPlan(choice, avail);
+  const passed = [...skipped];
   let lastErr: unknown;
   for (const ep of candidates) {
     try {
       const value = await open([ep]);
-      log(`execution provider: ${ep} (${choice === 'auto' ? `auto; tried ${candidates.slice(0, candidates.indexOf(ep) + 1).join(' → ')}` : 'forced'})`);
+      log(`execution provider: ${ep} (${choice === 'auto' ? (passed.length ? `auto; ${passed.join('; ')}` : 'auto') : 'forced'})`);
       return { value, ep };
     } catch (err) {
       lastErr = err;
-      log(`execution provider ${ep} unavailable: ${err instanceof Error ? err.message.split('\n')[0] : String(err)}`);
+      passed.push(`${ep}: ${reasonOf(err)}`);
     }
   }
   throw lastErr;
