@@ -17,6 +17,7 @@ import { PutObjectCommand } from '@aws-sdk/client-s3';
 import { Command, InvalidArgumentError as CommanderArgError, Option } from 'commander';
 
 import { describeError, ResnetError } from '../core/errors.js';
+import { isTransientS3Error, TransientStorageError } from '../labelling/errors.js';
 import { codeOf } from './error-code.js';
 import { EP_CHOICES, parseEp } from './gpu/ep.js';
 import { formatPlan, planBacklog, plannerOptionsFromEnv } from '../labelling/planner.js';
@@ -255,7 +256,7 @@ export function registerBatchCommand(program: Command): Command {
       } catch (err) {
         // Storage that stayed down for the whole run (listing, the manifest) is the documented
         // STORAGE_UNAVAILABLE / exit 3 (a rerun retries), not an internal error.
-        const e = codeOf(err);
+        const e = codeOf(isTransientS3Error(err) && !(err instanceof TransientStorageError) ? new TransientStorageError(`the run's S3 requests (${flags.endpoint ?? 'AWS'})`, err) : err);
         console.error(`[batch] ${e.code}: ${e.message}`);
         process.exitCode = e.code === 'INVALID_ARGUMENT' ? 2 : e.code === 'STORAGE_UNAVAILABLE' ? EXIT_SOME_FAILED : 1;
       } finally {

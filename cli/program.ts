@@ -82,6 +82,8 @@ export function buildProgram(): Command {
   const program = new Command('resnet')
     .description('Classify images with the ONNX Model Zoo ResNets (or your own ResNet-style ONNX classifier).')
     .version(packageVersion(), '-V, --version', 'print the version')
+    // Program options only before the sub-command: `build-model --version 1` is the ResNet version.
+    .enablePositionalOptions()
     .showHelpAfterError();
 
   program

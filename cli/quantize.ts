@@ -122,7 +122,7 @@ export function registerQuantizeCommand(program: Command): void {
     .requiredOption('--calibrate <folder|glob>', 'calibration images: a folder (recursive) or a quoted glob')
     .requiredOption('--out <file>', 'output .onnx path')
     // The defaults are the settings docs/quantization.md measured as the most accurate.
-    .option('--per-channel', 'one int8 scale per output channel of each weight (default)', true)
+    .option('--per-channel', 'one int8 scale per output channel of each weight', true)
     .option('--no-per-channel', 'one int8 scale per weight tensor (less accurate)')
     .addOption(new Option('--method <m>', 'how activation ranges are chosen').choices(['minmax', 'percentile', 'entropy']).default('percentile'))
     .option('--percentile <p>', 'for --method percentile: percentile of |x| kept', Number, 99.999)
