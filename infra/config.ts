@@ -88,7 +88,7 @@ export interface ResnetConfig {
   readonly batchJobTimeoutMinutes: number;
   /** E-mail address subscribed to the alarm topic. @default undefined (no subscription) */
   readonly alarmEmail?: string;
-  /** Bytes reserved for a function's own bundled code in the packaging decision, MB. @default 20 */
+  /** Bytes reserved for a function's own bundled code in the packaging decision, MiB (a budget: today's bundles are about 4 MiB). @default 20 */
   readonly functionBudgetMb: number;
 }
 
@@ -241,7 +241,7 @@ export function loadConfig(read: ContextReader, allKeys?: readonly string[]): Re
     batchOnDemandMaxVcpus: p.int('batchOnDemandMaxVcpus', CONTEXT_DEFAULTS.batchOnDemandMaxVcpus, 0, 10_000, 'vCPUs (0 = Spot only)'),
     batchJobTimeoutMinutes: p.int('batchJobTimeoutMinutes', CONTEXT_DEFAULTS.batchJobTimeoutMinutes, 5, 14 * 24 * 60, 'minutes'),
     alarmEmail,
-    functionBudgetMb: p.int('functionBudgetMb', CONTEXT_DEFAULTS.functionBudgetMb, 1, 200, 'MB'),
+    functionBudgetMb: p.int('functionBudgetMb', CONTEXT_DEFAULTS.functionBudgetMb, 1, 200, 'MiB'),
   };
 }
 

@@ -13,8 +13,9 @@ export class InvalidContextError extends ResnetError {
   ) {
     super(
       'INVALID_ARGUMENT',
-      `Invalid CDK context "${key}": got ${JSON.stringify(got)}; expected ${expected}. ` +
-        `Set it with \`npx cdk synth -c ${key}=<value>\` or under "context" in cdk.json (see README, "Context options").`,
+      // `expected` may end in its own punctuation ("did you mean "x"?"): no full stop after it.
+      `Invalid CDK context "${key}": got ${JSON.stringify(got)}; expected ${expected}${/[.?!]$/.test(expected) ? '' : '.'} ` +
+        `Set it with \`npx cdk synth -c ${key}=<value>\` or under "context" in cdk.json (see README, "Configuration").`,
     );
   }
 }

@@ -3,7 +3,7 @@
  * object the function downloads to /tmp at cold start. Pure: sizes in, decision out.
  */
 
-/** Lambda's limit on a function's unzipped code plus all its layers, bytes (documented as 250 MB = 262,144,000 bytes). */
+/** Lambda's limit on a function's unzipped code plus all its layers, bytes: 250 MiB = 262,144,000 bytes (AWS's "250 MB"). */
 export const LAMBDA_UNZIPPED_LIMIT_BYTES = 262_144_000;
 /** Lambda's limit on layers per function. */
 export const LAMBDA_MAX_LAYERS = 5;
@@ -18,7 +18,7 @@ export interface PackagingInput {
   readonly modelLayerBytes: number;
   /** Unzipped bytes of the onnxruntime layer for the target architecture. */
   readonly runtimeLayerBytes: number;
-  /** Bytes reserved for the function's own bundled code. */
+  /** Bytes reserved for the function's own bundled code (a budget, not the bundle's measured size). */
   readonly functionBytes: number;
   /** Layers the function has besides the model layer (the onnxruntime layer counts). @default 1 */
   readonly otherLayers?: number;
@@ -43,8 +43,9 @@ export interface PackagingDecision {
   readonly ephemeralStorageMb: number;
 }
 
-const MB = 1_000_000;
-const fmt = (bytes: number): string => `${(bytes / MB).toFixed(1)} MB`;
+// One unit for every size in the decision: MiB, the unit Lambda's limit is a round number in.
+const MIB = 1024 * 1024;
+const fmt = (bytes: number): string => `${(bytes / MIB).toFixed(1)} MiB`;
 
 /**
  * Picks layer or S3 packaging.
@@ -59,7 +60,8 @@ export function decidePackaging(input: PackagingInput): PackagingDecision {
   const headroom = LAMBDA_UNZIPPED_LIMIT_BYTES - layerTotal;
   const layersWithModel = other + 1;
   const limit = fmt(LAMBDA_UNZIPPED_LIMIT_BYTES);
-  const sum = `function ${fmt(input.functionBytes)} + onnxruntime ${fmt(input.runtimeLayerBytes)} + model ${fmt(input.modelLayerBytes)} = ${fmt(layerTotal)}`;
+  // The function's share is a reserve (the real bundles are a few MiB), so it is labelled as one.
+  const sum = `function budget ${fmt(input.functionBytes)} + onnxruntime ${fmt(input.runtimeLayerBytes)} + model ${fmt(input.modelLayerBytes)} = ${fmt(layerTotal)}`;
   const fitsSize = headroom >= 0;
   const fitsCount = layersWithModel <= LAMBDA_MAX_LAYERS;
 
@@ -69,7 +71,7 @@ export function decidePackaging(input: PackagingInput): PackagingDecision {
   // Model in /tmp next to a download buffer-free stream: room for the file plus Lambda's default 512 MB.
   const tmpMb = Math.min(LAMBDA_MAX_EPHEMERAL_MB, Math.max(512, Math.ceil(input.modelLayerBytes / (1024 * 1024)) + 512));
   if (Math.ceil(input.modelLayerBytes / (1024 * 1024)) > LAMBDA_MAX_EPHEMERAL_MB) {
-    throw new Error(`${label}the model (${fmt(input.modelLayerBytes)}) exceeds Lambda's largest /tmp (10,240 MB); use a container-image function.`);
+    throw new Error(`${label}the model (${fmt(input.modelLayerBytes)}) exceeds Lambda's largest /tmp (10,240 MiB); use a container-image function.`);
   }
   const s3 = (reason: string): PackagingDecision => ({
     mode: 's3', reason, totalBytes: base, layerTotalBytes: layerTotal, headroomBytes: headroom, layers: other, ephemeralStorageMb: tmpMb,

@@ -4,7 +4,7 @@
  */
 import { existsSync, statSync } from 'node:fs';
 import path from 'node:path';
-import { Annotations, Stack } from 'aws-cdk-lib';
+import { Stack } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as s3assets from 'aws-cdk-lib/aws-s3-assets';
@@ -22,7 +22,7 @@ export interface ModelPackagingProps {
   /** Built model-layer folder. @default layers/build/model-<modelId> */
   readonly modelDir?: string;
   readonly architecture: LayerArch;
-  /** Bytes reserved for each function's bundled code, MB. */
+  /** Bytes reserved for each function's bundled code, MiB. */
   readonly functionBudgetMb: number;
   /** Also publish the model as S3 objects (the GPU batch job reads it from there). @default false */
   readonly needS3Copy?: boolean;
@@ -60,13 +60,13 @@ export class ModelPackaging extends Construct {
         requested: props.modelSource,
         modelLayerBytes: statSync(modelFile).size + statSync(labelsFile).size,
         runtimeLayerBytes: runtime.bytes,
-        functionBytes: props.functionBudgetMb * 1_000_000,
+        functionBytes: props.functionBudgetMb * 1024 * 1024,
         label: `${props.modelId} on ${props.architecture}`,
       });
     } catch (err) {
       throw new PackagingError(err instanceof Error ? err.message : String(err));
     }
-    Annotations.of(this).addInfo(`Packaging: ${this.decision.reason}`);
+    // Not an annotation as well: infra/app.ts prints the reason once, and the ModelPackaging output carries it.
 
     const arch = props.architecture === 'arm64' ? lambda.Architecture.ARM_64 : lambda.Architecture.X86_64;
     this.runtimeLayer = new lambda.LayerVersion(this, 'OnnxruntimeLayer', {

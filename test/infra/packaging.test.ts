@@ -34,8 +34,8 @@ describe('decidePackaging (pure)', () => {
 
   it('explains an S3 decision with the arithmetic and sizes /tmp for the model', () => {
     const d = decidePackaging({ requested: 'auto', modelLayerBytes: 241_816_206, runtimeLayerBytes: 46.3 * MB, functionBytes: FUNCTION_BUDGET, label: 'resnet152-v1 on x86_64' });
-    expect(d.reason).toBe('resnet152-v1 on x86_64: model as S3 artefact loaded to /tmp at cold start: function 20.0 MB + onnxruntime 46.3 MB + model 241.8 MB = 308.1 MB '
-      + "exceeds Lambda's 262.1 MB unzipped limit by 46.0 MB (a container-image function, up to 10 GB, is the other way out).");
+    expect(d.reason).toBe('resnet152-v1 on x86_64: model as S3 artefact loaded to /tmp at cold start: function budget 19.1 MiB + onnxruntime 44.2 MiB + model 230.6 MiB = 293.8 MiB '
+      + "exceeds Lambda's 250.0 MiB unzipped limit by 43.8 MiB (a container-image function, up to 10 GB, is the other way out).");
     expect(d.ephemeralStorageMb).toBe(Math.ceil(241_816_206 / 1048576) + 512);
     expect(d.totalBytes).toBe(FUNCTION_BUDGET + 46.3 * MB);
   });
@@ -48,7 +48,7 @@ describe('decidePackaging (pure)', () => {
 
   it('refuses an explicit layer request that cannot fit, saying what to do', () => {
     expect(() => decidePackaging({ requested: 'layer', modelLayerBytes: 241_816_206, runtimeLayerBytes: 46 * MB, functionBytes: FUNCTION_BUDGET }))
-      .toThrow(/modelSource=layer cannot work: .* exceeds Lambda's 262\.1 MB .*Use -c modelSource=auto/);
+      .toThrow(/modelSource=layer cannot work: .* exceeds Lambda's 250\.0 MiB .*Use -c modelSource=auto/);
   });
 
   it('falls back to S3 when a model layer would be the sixth layer', () => {

@@ -29,7 +29,7 @@ const logicalId = (c: { node: { defaultChild?: unknown } }) => s.stack.getLogica
 
 it('decides S3 packaging for ResNet-152 on arm64 and says why', () => {
   expect(s.stack.packaging.decision.mode).toBe('s3');
-  expect(s.stack.packaging.decision.reason).toMatch(/^resnet152-v1 on arm64: model as S3 artefact loaded to \/tmp at cold start: .* exceeds Lambda's 262\.1 MB unzipped limit/);
+  expect(s.stack.packaging.decision.reason).toMatch(/^resnet152-v1 on arm64: model as S3 artefact loaded to \/tmp at cold start: .* exceeds Lambda's 250\.0 MiB unzipped limit/);
   expect(ofType('AWS::Lambda::LayerVersion')).toHaveLength(1);
   s.template.hasResourceProperties('AWS::Lambda::LayerVersion', { CompatibleArchitectures: ['arm64'] });
 });
