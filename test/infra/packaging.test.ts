@@ -150,6 +150,6 @@ describe('packaging decision for generated ResNets of the zoo\'s sizes', () => {
     const d = decidePackaging({ requested: 'auto', modelLayerBytes: layers[depth], runtimeLayerBytes: runtimes[arch], functionBytes: FUNCTION_BUDGET, label: `resnet${depth}-v1 on ${arch}` });
     console.log(d.reason);
     expect(d.mode).toBe(mode);
-    expect(d.reason).toContain(mode === 'layer' ? 'model in a layer' : 'exceeds Lambda\'s 262.1 MB unzipped limit');
+    expect(d.reason).toContain(mode === 'layer' ? 'model in a layer' : 'exceeds Lambda\'s 250.0 MiB unzipped limit');
   });
 });
