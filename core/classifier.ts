@@ -71,6 +71,12 @@ export interface PreparedImage {
   preprocessMs: number;
 }
 
+/**
+ * Decodes and preprocesses one image elsewhere (for example on a worker-thread pool), with the
+ * contract of {@link Classifier.prepare}: the same tensors, the same typed errors.
+ */
+export type Preparer = (bytes: Uint8Array, opts: Pick<ClassifyOptions, 'tenCrop'>) => Promise<PreparedImage>;
+
 /** Where a model's files are and what to call it. */
 interface ResolvedModel {
   modelPath: string;
@@ -122,6 +128,8 @@ export function knownModelIds(): string[] {
  * recipe. Create it once per process (per Lambda container) and call `classify` per image.
  */
 export class Classifier {
+  private preparer: Preparer | undefined;
+
   private constructor(
     /** Model id written into results. */
     readonly modelId: string,
@@ -188,10 +196,26 @@ export class Classifier {
   }
 
   /**
-   * Decodes and preprocesses one image (no inference).
+   * Routes {@link prepare} (and so `classify` and `classifyMany`) through `preparer`, e.g. a
+   * worker-thread pool that keeps decoding off a server's event loop; null decodes here again.
+   */
+  usePreparer(preparer: Preparer | null): void {
+    this.preparer = preparer ?? undefined;
+  }
+
+  /**
+   * Decodes and preprocesses one image (no inference), through the preparer when one is set.
    * @throws EmptyInputError, UnsupportedFormatError, CorruptImageError, ImageTooLargeError
    */
-  async prepare(bytes: Uint8Array, opts: Pick<ClassifyOptions, 'tenCrop'> = {}): Promise<PreparedImage> {
+  prepare(bytes: Uint8Array, opts: Pick<ClassifyOptions, 'tenCrop'> = {}): Promise<PreparedImage> {
+    return this.preparer ? this.preparer(bytes, opts) : this.prepareHere(bytes, opts);
+  }
+
+  /**
+   * Decodes and preprocesses one image in the calling thread (what a preparer's fallback calls).
+   * @throws EmptyInputError, UnsupportedFormatError, CorruptImageError, ImageTooLargeError
+   */
+  async prepareHere(bytes: Uint8Array, opts: Pick<ClassifyOptions, 'tenCrop'> = {}): Promise<PreparedImage> {
     const t0 = performance.now();
     const img = await decodeImage(bytes, {
       minShortSide: this.preprocessConfig.resizeShortSide,

@@ -1,8 +1,10 @@
 /**
  * `npm start` (after `npm run build`) or `npx tsx local/start.ts`: the local stack.
  * Flags: --model <id|path> --labels <file> --model-id <id> --port <n> --s3-port <n> --bucket <name>
- *        --data <dir> --no-download --verbose
+ *        --data <dir> --sweep-interval <s> --no-download --demo --verbose
  */
+import path from 'node:path';
+
 import { Command, InvalidArgumentError as CliArgError } from 'commander';
 
 import { ResnetError } from '../core/errors.js';
@@ -25,12 +27,13 @@ const program = new Command('resnet-local')
   .option('--bucket <name>', 'input bucket', 'resnet-input')
   .option('--data <dir>', 's3rver data folder', '.local-stack/s3')
   .option('--concurrency <n>', 'API requests served at once (more wait; a full queue answers 429)', port, 4)
+  .option('--sweep-interval <s>', 'seconds between sweeps for unlabelled objects (one also runs at start-up); 0: start-up only', port, 300)
   .option('--no-download', 'never download a zoo model that is not cached')
   .option('--demo', 'serve an untrained, locally generated ResNet-50 v2 (offline demo: its labels are meaningless)')
   .option('--verbose', 'log every S3 request');
 
 const flags = program.parse().opts<{
-  model: string; labels?: string; modelId?: string; port: number; s3Port: number; bucket: string; data: string; concurrency: number; download: boolean; verbose?: boolean; demo?: boolean;
+  model: string; labels?: string; modelId?: string; port: number; s3Port: number; bucket: string; data: string; concurrency: number; sweepInterval: number; download: boolean; verbose?: boolean; demo?: boolean;
 }>();
 const modelChosen = program.getOptionValueSource('model') !== 'default' || process.env.MODEL_ID !== undefined;
 
@@ -58,6 +61,7 @@ async function start(model: { model: string; labels?: string; modelId?: string }
     bucket: flags.bucket,
     dataDir: flags.data,
     concurrency: flags.concurrency,
+    sweepIntervalSeconds: flags.sweepInterval,
     download: flags.download,
     verbose: flags.verbose ?? false,
     onProgress: (done, total) => {
@@ -90,6 +94,8 @@ try {
   API          ${stack.apiUrl}   (GET /model, POST /classify, POST /uploads, GET /results/{key}; web page at /)
   S3           ${s3}   (credentials S3RVER / S3RVER, path-style)
   bucket       s3://${stack.bucket}/   uploads → tags + s3://${stack.bucket}/${stack.resultsPrefix}${stack.modelId}/${stack.bucket}/<key>.json
+  data         ${path.resolve(flags.data)}   (kept across restarts; stop the stack and delete it to start empty)
+  sweep        at start-up${flags.sweepInterval > 0 ? ` and every ${flags.sweepInterval} s` : ''}: objects without a result are labelled${stack.stats.swept > 0 ? ` (${stack.stats.swept} found now)` : ''}
 
   try:
     curl -s --data-binary @photo.jpg -H 'content-type: image/jpeg' ${stack.apiUrl}/classify
@@ -97,11 +103,19 @@ try {
     AWS_ACCESS_KEY_ID=S3RVER AWS_SECRET_ACCESS_KEY=S3RVER aws --endpoint-url ${s3} s3api get-object-tagging --bucket ${stack.bucket} --key photos/photo.jpg
     curl -s ${stack.apiUrl}/results/photos/photo.jpg
   Ctrl-C stops.`);
-  const stop = (): void => {
+  let stopping = false;
+  const stop = (sig: NodeJS.Signals): void => {
+    if (stopping) {
+      // A second signal: go now. Nothing is lost: the next start's sweep labels what is left.
+      console.error(`${sig} again: exiting now; the next start labels what was left.`);
+      process.exit(130);
+    }
+    stopping = true;
+    console.error(`${sig}: refusing new uploads, labelling the ones accepted (${sig} again exits at once)...`);
     void stack.close().then(() => process.exit(0));
   };
-  process.once('SIGINT', stop);
-  process.once('SIGTERM', stop);
+  process.on('SIGINT', stop);
+  process.on('SIGTERM', stop);
 } catch (err) {
   if (offline(err)) {
     console.error(`Cannot load model ${flags.model}: ${err.message}
