@@ -83,7 +83,7 @@ export async function decodeOffThread(classifier: Classifier, opts: OffThreadOpt
     await budget.acquire(px);
     try {
       // A copy goes to the worker: the caller's bytes stay usable (the pool transfers what it sends).
-      return await pool.prepare(bytes.slice());
+      return await pool.prepare(new Uint8Array(bytes));
     } finally {
       budget.release(px);
     }
