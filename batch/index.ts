@@ -7,3 +7,5 @@ export type { BatchOptions, BatchSummary, StageStats, BatchClassifier } from './
 export { parseShard, shardFromEnv, resolveShard, shardOf, inShard, keyHash, type Shard } from './sources/shard.js';
 export { parseInput, openSource, type InputSpec, type SourceObject } from './sources/sources.js';
 export { parseEp, candidateProviders, availableBackends, type EpChoice } from './gpu/ep.js';
+export { PreparePool, type PreparePoolOptions } from './threads/prepare-pool.js';
+export { InferenceThread } from './threads/infer-thread.js';

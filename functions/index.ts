@@ -8,3 +8,4 @@ export { isOwnOutput, readConfig, type FunctionConfig } from './shared/config.js
 export type { FunctionDeps, HandlerClassifier } from './shared/deps.js';
 export { createObservability } from './shared/middleware.js';
 export { wholeNumberParam } from './shared/query.js';
+export { labelAll } from './shared/worker.js';

@@ -4,7 +4,7 @@
  * the embedded S3 server keep answering while a 98 MP PNG decodes. Decodes share a pixel budget,
  * so at most about one image at the pixel limit is in memory at a time, however many arrive.
  */
-import { PreparePool } from '../batch/threads/prepare-pool.js';
+import { PreparePool } from '../batch/index.js';
 import type { Classifier, PreparedImage } from '../core/classifier.js';
 import { defaultMaxPixels, probeImage } from '../core/decode.js';
 

@@ -18,7 +18,7 @@ import type { S3Client } from '@aws-sdk/client-s3';
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2, Context, S3Event } from 'aws-lambda';
 import S3rver from 's3rver';
 
-import { InferenceThread } from '../batch/threads/infer-thread.js';
+import { InferenceThread } from '../batch/index.js';
 import { Classifier } from '../core/classifier.js';
 import type { SessionOptions } from '../core/session.js';
 import {
@@ -26,13 +26,13 @@ import {
   createObservability,
   createS3TaggerHandler,
   isOwnOutput,
+  labelAll,
   readConfig,
   type FunctionConfig,
   type FunctionDeps,
   type HandlerClassifier,
 } from '../functions/index.js';
 import { createS3Client } from '../labelling/aws-clients.js';
-import { labelAll } from '../functions/shared/worker.js';
 import { isTransientS3Error } from '../labelling/errors.js';
 import type { ObjectJobMessage } from '../labelling/events.js';
 import { BodyTooLargeError, ConcurrencyGate, LAMBDA_MAX_PAYLOAD, localContext, readBody, sendApiResult, sendJsonError, toApiEvent } from './http-adapter.js';

@@ -7,7 +7,7 @@
  */
 import type { S3Client } from '@aws-sdk/client-s3';
 
-import { sweep, type JobQueue, type SweepReport } from '../functions/sweeper/backlog.js';
+import { sweep, type JobQueue, type SweepReport } from '../functions/index.js';
 import type { ObjectJobMessage } from '../labelling/events.js';
 
 /** What one local sweep looks at. */

@@ -232,6 +232,8 @@ async function loadRecent() {
   if (recentState.label) q.set('label', recentState.label);
   const list = $('recent');
   list.setAttribute('aria-busy', 'true');
+  // A slow first listing must not read as "no results".
+  $('recent-summary').textContent = 'Loading…';
   const r = await call('/recent?' + q);
   list.setAttribute('aria-busy', 'false');
   if (!r.ok) {

@@ -247,6 +247,10 @@ maybe('local stack web page in headless Chromium', () => {
       await page.click('#older');
     }
     expect(seen).toEqual(newestFirst);
+    // Label names wrap instead of being cut ("untrained-cl…" made different labels look alike).
+    const cut = await page.locator('#recent .label .name').evaluateAll((els) =>
+      els.filter((e) => { const b = e as unknown as { scrollWidth: number; clientWidth: number }; return b.scrollWidth > b.clientWidth + 1; }).length);
+    expect(cut).toBe(0);
     // The route the upload card polls finds these keys too, with their tags and result.
     for (const key of keys.slice(0, 2)) {
       const o = (await page.evaluate(async (k) => (await fetch(`/objects/${encodeURIComponent(k)}`)).json(), key)) as { tags: unknown[] };
