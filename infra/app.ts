@@ -6,6 +6,7 @@
  */
 import { App } from 'aws-cdk-lib';
 import { resolveModelLayer } from '../layers/resolve-model-layer.js';
+import { findDocker } from './docker.js';
 import { buildResnetApp } from './stack.js';
 
 const app = new App();
@@ -21,6 +22,9 @@ try {
   app.node.setContext('modelDir', model.modelDir);
   const stack = buildResnetApp(app);
   console.error(`[resnet] ${stack.packaging.decision.reason}`);
+  if (stack.gpu && findDocker() === null) {
+    console.error('[resnet] WARNING: no Docker client found: `cdk deploy` builds the GPU worker image with it (CUDA base, a multi-GB pull, linux/amd64). Install Docker, or deploy without the GPU path: -c batch=false.');
+  }
   app.synth();
 } catch (err) {
   console.error(`[resnet] synth failed: ${err instanceof Error ? err.message : String(err)}`);

@@ -59,8 +59,11 @@ export class ClassifyApi extends Construct {
         ['AwsSolutions-COG2', 'MFA is optional (TOTP) rather than required: API callers are often machine clients; require it in the pool settings where people sign in.'],
         ['AwsSolutions-COG8', 'Threat protection needs the Cognito Plus feature plan (paid per MAU); left to the operator, the pool works on Essentials.'],
       ]);
-      const client = this.userPool.addClient('Client', { authFlows: { userSrp: true }, generateSecret: false });
+      // adminUserPassword lets a deployer with IAM rights on the pool get a token from the CLI
+      // (admin-initiate-auth; README "Calling the API"); apps sign their users in with SRP.
+      const client = this.userPool.addClient('Client', { authFlows: { userSrp: true, adminUserPassword: true }, generateSecret: false });
       defaultAuthorizer = new authorizers.HttpUserPoolAuthorizer('Cognito', this.userPool, { userPoolClients: [client] });
+      new CfnOutput(this, 'UserPoolId', { value: this.userPool.userPoolId });
       new CfnOutput(this, 'UserPoolClientId', { value: client.userPoolClientId });
     } else if (props.auth === 'none') {
       defaultAuthorizer = new apigw.HttpNoneAuthorizer();

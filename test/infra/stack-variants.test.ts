@@ -73,6 +73,10 @@ it('authorises routes with the Cognito user pool and answers CORS for the config
   s.template.hasResourceProperties('AWS::ApiGatewayV2::Authorizer', { AuthorizerType: 'JWT', JwtConfiguration: Match.objectLike({ Issuer: Match.anyValue() }) });
   s.template.hasResourceProperties('AWS::ApiGatewayV2::Api', { CorsConfiguration: Match.objectLike({ AllowOrigins: ['https://app.example.com'], AllowMethods: ['GET', 'POST', 'OPTIONS'] }) });
   s.template.resourceCountIs('AWS::Cognito::UserPool', 1);
+  // A deployer gets a token from the CLI (admin-initiate-auth) with the pool and client ids the stack outputs.
+  s.template.hasResourceProperties('AWS::Cognito::UserPoolClient', { ExplicitAuthFlows: Match.arrayWith(['ALLOW_ADMIN_USER_PASSWORD_AUTH', 'ALLOW_USER_SRP_AUTH']) });
+  const outputs = Object.keys(s.template.toJSON().Outputs as Json);
+  expect(outputs.filter((o) => /UserPool(Client)?Id/.test(o))).toHaveLength(2);
 });
 
 it('has no GPU path and a sweeper that only fans out', () => {

@@ -101,3 +101,17 @@ describe('batch wording', () => {
     expect(e.message).toBe('GetObject s3://b/k failed transiently (Error: socket hang up); rerun the batch to retry it (objects that have a result are skipped).');
   });
 });
+
+describe('findDocker (the synth-time Docker check)', () => {
+  it('finds docker on PATH, honours CDK_DOCKER, and says null when there is none', async () => {
+    const { findDocker } = await import('../../infra/docker.js');
+    const { chmod } = await import('node:fs/promises');
+    const dir = await mkdtemp(path.join(os.tmpdir(), 'docker-path-'));
+    expect(findDocker({ PATH: dir })).toBeNull();
+    await writeFile(path.join(dir, 'docker'), '#!/bin/sh\n');
+    await chmod(path.join(dir, 'docker'), 0o755);
+    expect(findDocker({ PATH: `/nonexistent${path.delimiter}${dir}` })).toBe(path.join(dir, 'docker'));
+    expect(findDocker({ PATH: dir, CDK_DOCKER: 'podman' })).toBeNull();
+    expect(findDocker({ PATH: '', CDK_DOCKER: path.join(dir, 'docker') })).toBe(path.join(dir, 'docker'));
+  });
+});
