@@ -233,15 +233,17 @@ export async function startLocalStack(opts: LocalStackOptions = {}): Promise<Loc
   const modelId = classifier.modelId;
   let sweeping: Promise<number> | null = null;
   const runSweep = (): Promise<number> => {
-    sweeping ??= sweepLocal(internal, { bucket, model: modelId, resultsPrefix: config.resultsPrefix, ...(config.resultsBucket ? { resultsBucket: config.resultsBucket } : {}), maxList: config.sweepMaxList }, (jobs: readonly ObjectJobMessage[]) => {
-      for (const job of jobs) enqueue('sweep job', () => labelAll([job], deps, 'sqs-worker'));
-    })
+    sweeping ??= sweepLocal(
+      internal,
+      { bucket, model: modelId, resultsPrefix: config.resultsPrefix, ...(config.resultsBucket ? { resultsBucket: config.resultsBucket } : {}), maxList: config.sweepMaxList },
+      (job: ObjectJobMessage) => enqueue('sweep job', () => labelAll([job], deps, 'sqs-worker')),
+    )
       .then((report) => {
-        stats.swept += report.enqueued;
-        if (report.enqueued > 0 || report.truncated) {
-          deps.obs.logger.warn('sweep queued objects that had no result', { listed: report.listed, backlog: report.backlog, enqueued: report.enqueued, truncated: report.truncated });
+        stats.swept += report.backlog;
+        if (report.backlog > 0 || report.truncated) {
+          deps.obs.logger.warn('sweep queued objects that had no result', { listed: report.listed, backlog: report.backlog, truncated: report.truncated, cursor: report.cursor });
         }
-        return report.enqueued;
+        return report.backlog;
       })
       .finally(() => {
         sweeping = null;

@@ -1,14 +1,14 @@
 /**
- * The local stack's backlog sweep: the deployed sweeper's code (functions/sweeper/backlog.ts's
- * `sweep`) over the local bucket, with the local work queue standing in for SQS. Every object
- * without a result for the served model is handed to `enqueue`, whatever the backlog's size
- * (there is no Batch locally). This module is the one place the local stack touches sweep code,
- * so moving to another sweep implementation changes only this file.
+ * The local stack's backlog sweep: the shared sweep of labelling/sweep.ts (the one the Lambda
+ * sweeper and `resnet sweep` run) over the local bucket, with the local work queue standing in for
+ * SQS: every object without a result for the served model is handed to `enqueue` as it is found
+ * (there is no Batch locally, so no manifest). The cursor is kept in the bucket like the deployed
+ * sweeper's, so a budgeted sweep resumes where the last one stopped.
  */
 import type { S3Client } from '@aws-sdk/client-s3';
 
-import { sweep, type JobQueue, type SweepReport } from '../functions/index.js';
 import type { ObjectJobMessage } from '../labelling/events.js';
+import { sweep, type SweepReport } from '../labelling/sweep.js';
 
 /** What one local sweep looks at. */
 export interface LocalSweepOptions {
@@ -17,25 +17,15 @@ export interface LocalSweepOptions {
   model: string;
   resultsPrefix: string;
   resultsBucket?: string;
-  /**
-   * Objects listed at most per sweep. The deployed sweep's listing holds the model's result keys
-   * in memory; on one machine's bucket that is what bounds it. @default 100000
-   */
+  /** Source keys listed at most per sweep (the next sweep continues from the cursor). @default the shared sweep's (1,000,000) */
   maxList?: number;
 }
 
 /**
- * Runs one sweep and enqueues every unlabelled object it finds.
- * @returns the sweeper's report (listed, backlog, enqueued, truncated)
+ * Runs one sweep from the saved cursor and enqueues every unlabelled object it finds.
+ * @returns the sweep's report (`backlog`: objects queued)
  */
-export async function sweepLocal(s3: S3Client, o: LocalSweepOptions, enqueue: (jobs: readonly ObjectJobMessage[]) => void): Promise<SweepReport> {
-  const queue: JobQueue = {
-    enqueue: async (jobs) => {
-      enqueue(jobs);
-      return jobs.length;
-    },
-  };
-  const maxList = o.maxList ?? 100_000;
+export function sweepLocal(s3: S3Client, o: LocalSweepOptions, enqueue: (job: ObjectJobMessage) => void): Promise<SweepReport> {
   return sweep(
     s3,
     {
@@ -43,11 +33,8 @@ export async function sweepLocal(s3: S3Client, o: LocalSweepOptions, enqueue: (j
       model: o.model,
       resultsPrefix: o.resultsPrefix,
       ...(o.resultsBucket ? { resultsBucket: o.resultsBucket } : {}),
-      maxList,
-      limit: maxList,
-      // No Batch here: the whole backlog goes to the local queue.
-      planner: { lambdaMaxObjects: Number.MAX_SAFE_INTEGER },
+      ...(o.maxList !== undefined ? { maxList: o.maxList } : {}),
     },
-    { queue },
+    (key) => enqueue({ bucket: o.bucket, key }),
   );
 }
