@@ -70,7 +70,8 @@ describe('local stack under faults', () => {
     const s3 = localS3Client(first.s3);
     const keys = Array.from({ length: 24 }, (_, i) => `uploads/${String(i).padStart(2, '0')} photo.jpg`);
     const body = await gradientJpeg(320, 240, 3);
-    for (const key of keys) await s3.send(new PutObjectCommand({ Bucket: BUCKET, Key: key, Body: body }));
+    // All at once, so the tagger is still working through them when the process dies.
+    await Promise.all(keys.map((key) => s3.send(new PutObjectCommand({ Bucket: BUCKET, Key: key, Body: body }))));
     first.child.kill('SIGKILL');
     await exited(first.child);
     s3.destroy();
