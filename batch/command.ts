@@ -160,7 +160,7 @@ async function dryRun(opts: BatchOptions, json: boolean): Promise<void> {
   let count = 0;
   const shard = opts.shard ?? WHOLE;
   for await (const o of openSource(spec, { ...(s3 ? { s3 } : {}), ...(opts.bucket ? { defaultBucket: opts.bucket } : {}), shard })) {
-    if (spec.kind === 'backlog' || inShard(o.key, shard)) count++;
+    if (o.sharded || inShard(o.key, shard)) count++;
   }
   const plan = planBacklog(count, plannerOptionsFromEnv());
   console.log(json ? JSON.stringify(plan) : formatPlan(plan));

@@ -6,6 +6,7 @@ import { Annotations, type App, CfnOutput, Stack, type StackProps, Tags, Validat
 import { AwsSolutionsChecks, ServerlessChecks } from 'cdk-nag';
 import type { Construct } from 'constructs';
 import { type ResnetConfig, loadConfig } from './config.js';
+import { BacklogInventory } from './constructs/backlog-inventory.js';
 import { BacklogSweeper } from './constructs/backlog-sweeper.js';
 import { ClassifierFunction } from './constructs/classifier-function.js';
 import { ClassifyApi } from './constructs/classify-api.js';
@@ -37,6 +38,7 @@ export class ResnetStack extends Stack {
   readonly uploads: UploadPipeline;
   readonly api: ClassifyApi;
   readonly sweeper: BacklogSweeper;
+  readonly inventory: BacklogInventory;
   readonly gpu?: GpuBatchJob;
   readonly monitoring: Monitoring;
 
@@ -100,6 +102,8 @@ export class ResnetStack extends Stack {
       storage: this.storage, sweeper: this.sweeperFunction, worker: this.worker, schedule: c.sweepSchedule,
       backlogThreshold: c.backlogThreshold, batchSize: c.sqsBatchSize, maxConcurrency: c.workerMaxConcurrency, gpu: this.gpu,
     });
+    this.inventory = new BacklogInventory(this, 'Inventory', { storage: this.storage });
+    if (this.gpu) this.inventory.grantRead(this.gpu.jobRole);
     this.monitoring = new Monitoring(this, 'Monitoring', {
       functions: { S3Tagger: this.tagger, SqsWorker: this.worker, ClassifyApi: this.classifyApi, Sweeper: this.sweeperFunction },
       deadLetterQueues: {

@@ -33,6 +33,8 @@ export interface SourceObject {
   readonly versionId?: string;
   /** Absolute path for local files. */
   readonly localPath?: string;
+  /** The source already gave this object to this shard alone (a backlog part, an inventory file of its own). */
+  readonly sharded?: true;
 }
 
 /** A parsed input argument. */
@@ -254,8 +256,9 @@ export async function* readBacklog(location: string, ctx: SourceContext = {}): A
     throw new InvalidArgumentError((err as Error).message);
   }
   const shard = ctx.shard;
+  const own = shard !== undefined && shard.count > 1;
   let parts = doc.parts;
-  if (shard !== undefined && shard.count > 1) {
+  if (own) {
     if (shard.count !== doc.parts.length) {
       throw new InvalidArgumentError(`${location} has ${doc.parts.length} parts but the array has ${shard.count} children; submit it with an array size equal to its part count.`);
     }
@@ -264,7 +267,7 @@ export async function* readBacklog(location: string, ctx: SourceContext = {}): A
   const s3uri = parseS3Uri(location);
   for (const part of parts) {
     const partLoc = s3uri ? `s3://${s3uri.bucket}/${part.key}` : path.join(path.dirname(location), path.basename(part.key));
-    yield* readManifest(partLoc, 'jsonl', { ...ctx, defaultBucket: doc.bucket });
+    for await (const o of readManifest(partLoc, 'jsonl', { ...ctx, defaultBucket: doc.bucket })) yield own ? { ...o, sharded: true as const } : o;
   }
 }
 
@@ -274,7 +277,9 @@ export const DEFAULT_INVENTORY_SCHEMA = 'Bucket, Key, Size, LastModifiedDate, ET
 /**
  * Reads an S3 Inventory report: its `manifest.json` (each listed CSV file in turn, columns from
  * `fileSchema`), or one of its CSV files directly (columns {@link DEFAULT_INVENTORY_SCHEMA}).
- * Delete markers and non-latest versions are skipped.
+ * Delete markers and non-latest versions are skipped. An array child (`shard.count` > 1) of a
+ * report with at least as many files as children reads only the files `i`, `i + n`, `i + 2n`, ...
+ * (see {@link inventoryFilesOf}), so no child reads what another reads.
  */
 export async function* readInventory(location: string, ctx: SourceContext = {}): AsyncGenerator<SourceObject> {
   if (!location.toLowerCase().endsWith('manifest.json')) {
@@ -291,7 +296,8 @@ export async function* readInventory(location: string, ctx: SourceContext = {}):
   // destinationBucket is an ARN (arn:aws:s3:::name). A local copy of a report keeps S3's layout
   // (<config>/<date>/manifest.json beside <config>/data/*.csv.gz), or has the files beside it.
   const destBucket = manifest.destinationBucket?.replace(/^arn:aws:s3:::/, '') ?? s3uri?.bucket;
-  for (const f of manifest.files) {
+  const byFile = inventoryShardedByFile(manifest.files.length, ctx.shard);
+  for (const f of inventoryFilesOf(manifest.files, ctx.shard)) {
     let fileLoc: string;
     if (s3uri) fileLoc = `s3://${destBucket ?? s3uri.bucket}/${f.key}`;
     else {
@@ -299,8 +305,23 @@ export async function* readInventory(location: string, ctx: SourceContext = {}):
       const inData = path.join(path.dirname(location), '..', 'data', path.basename(f.key));
       fileLoc = await stat(beside).then(() => beside, () => inData);
     }
-    yield* readInventoryCsv(fileLoc, manifest.fileSchema, ctx);
+    for await (const o of readInventoryCsv(fileLoc, manifest.fileSchema, ctx)) yield byFile ? { ...o, sharded: true as const } : o;
   }
+}
+
+/**
+ * The inventory files an array child reads: with at least as many files as children, every n-th
+ * file from the child's index (whole files: the child then keeps every key it reads); with fewer,
+ * all of them (the caller then keeps the child's keys by hash, {@link inventoryShardedByFile}).
+ */
+export function inventoryFilesOf<T>(files: readonly T[], shard: Shard | undefined): readonly T[] {
+  if (!inventoryShardedByFile(files.length, shard)) return files;
+  return files.filter((_, j) => j % shard!.count === shard!.index);
+}
+
+/** Whether an inventory of `fileCount` files is split among the children by file (else by key hash). */
+export function inventoryShardedByFile(fileCount: number, shard: Shard | undefined): boolean {
+  return shard !== undefined && shard.count > 1 && fileCount >= shard.count;
 }
 
 async function* readInventoryCsv(location: string, schema: string, ctx: SourceContext): AsyncGenerator<SourceObject> {

@@ -22,11 +22,10 @@ export async function sourceStage(run: RunContext, out: BoundedQueue<Work>): Pro
       retry,
       shard,
     });
-    // A backlog's part is this child's share already; other inputs are split by key hash.
-    const hashShard = run.spec.kind !== 'backlog';
     for await (const obj of source) {
       if (opts.signal?.aborted || state.hardStopped) return;
-      if (hashShard && !inShard(obj.key, shard)) continue;
+      // A backlog part or an inventory file of its own is this child's share already; the rest is split by key hash.
+      if (!obj.sharded && !inShard(obj.key, shard)) continue;
       const resultsBucket = opts.resultsBucket ?? process.env.RESULTS_BUCKET ?? obj.bucket;
       // Never label our own output (the input prefix may contain the results prefix).
       if (!local && obj.bucket === resultsBucket && obj.key.startsWith(resultsPrefix)) continue;

@@ -39,7 +39,7 @@ describe('storage', () => {
       expect(b.Properties.BucketEncryption).toBeDefined();
     }
     const denyInsecure = ofType('AWS::S3::BucketPolicy').filter(([, p]) => JSON.stringify(p.Properties).includes('"aws:SecureTransport":"false"'));
-    expect(denyInsecure).toHaveLength(2);
+    expect(denyInsecure).toHaveLength(ofType('AWS::S3::Bucket').length);
   });
 
   it('notifies only for the uploads prefix, which does not cover the results prefix', () => {
@@ -105,6 +105,20 @@ describe('functions', () => {
     const gets = statements.filter((st) => actions(st).includes('s3:GetObject'));
     expect(gets.map(resource).every((r) => r.includes('/resnet-results/*'))).toBe(true);
     expect(statements.some((st) => actions(st).includes('s3:PutObjectTagging'))).toBe(false);
+  });
+
+  it('configures a daily CSV inventory of the uploads prefix into a bucket of its own that the Batch job may read', () => {
+    const reports = logicalId(s.stack.inventory.bucket!);
+    s.template.hasResourceProperties('AWS::S3::Bucket', {
+      InventoryConfigurations: [Match.objectLike({
+        Id: 'resnet-uploads', Enabled: true, ScheduleFrequency: 'Daily', IncludedObjectVersions: 'Current', Prefix: 'uploads/',
+        OptionalFields: ['Size', 'LastModifiedDate', 'ETag'],
+        Destination: Match.objectLike({ Format: 'CSV', BucketArn: { 'Fn::GetAtt': [reports, 'Arn'] } }),
+      })],
+    });
+    expect(resources[reports].Properties.LifecycleConfiguration).toEqual({ Rules: [expect.objectContaining({ ExpirationInDays: 14 })] });
+    const jobPolicy = JSON.stringify(ofType('AWS::IAM::Policy').filter(([id]) => id.startsWith('GpuJobRole')).map(([, p]) => p.Properties.PolicyDocument));
+    expect(jobPolicy).toContain(reports);
   });
 
   it('sends failed asynchronous sweeps to a queue', () => {

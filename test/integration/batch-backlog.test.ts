@@ -73,7 +73,7 @@ test(`${N} unlabelled objects in ${CHILDREN} manifest parts: each child reads it
     });
     expect(sum).toMatchObject({ listed: N / CHILDREN, done: N / CHILDREN, failed: 0 });
     expect(calls.ListObjectsV2Command ?? 0).toBe(0);
-    // backlog.json and the part, then per object: the result check, the image, its tags (read and write) and the result.
+    // backlog.json and the part, then per object: the result check, the image, and the result read again before the write.
     expect(calls.GetObjectCommand).toBe(2 + 3 * (N / CHILDREN));
     expect(calls.PutObjectCommand).toBe(N / CHILDREN);
     const lines = (await readFile(manifest, 'utf8')).trim().split('\n').map((l) => JSON.parse(l) as ManifestLine);

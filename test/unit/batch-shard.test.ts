@@ -2,7 +2,7 @@ import { describe, expect, test } from '@jest/globals';
 
 import { BoundedQueue } from '../../batch/threads/queue.js';
 import { inShard, keyHash, parseShard, resolveShard, shardFromEnv, shardOf } from '../../batch/sources/shard.js';
-import { normalizeEtag, parseInput, splitCsvLine } from '../../batch/sources/sources.js';
+import { inventoryFilesOf, inventoryShardedByFile, normalizeEtag, parseInput, readInventory, splitCsvLine } from '../../batch/sources/sources.js';
 import { ResnetError } from '../../core/errors.js';
 
 const keys = Array.from({ length: 2000 }, (_, i) => `photos/${i % 7}/img-${i}.jpg`);
@@ -98,5 +98,45 @@ describe('BoundedQueue', () => {
     q.close();
     expect(await q.takeWithin(10)).toBeUndefined();
     await expect(q.push(1)).rejects.toThrow(/closed/);
+  });
+});
+
+describe('an S3 Inventory report split among array children', () => {
+  /** A local copy of a report: manifest.json and `files` CSV files of `per` keys each. */
+  async function report(files: number, per: number): Promise<{ manifest: string; keys: string[] }> {
+    const { mkdtemp, writeFile } = await import('node:fs/promises');
+    const os = await import('node:os');
+    const path = await import('node:path');
+    const dir = await mkdtemp(path.join(os.tmpdir(), 'inventory-'));
+    const keys: string[] = [];
+    const entries = [];
+    for (let f = 0; f < files; f++) {
+      const rows = Array.from({ length: per }, (_, i) => `uploads/f${f}/${i} é.jpg`);
+      keys.push(...rows);
+      await writeFile(path.join(dir, `data-${f}.csv`), rows.map((k) => `"b","${encodeURIComponent(k)}"`).join('\n'));
+      entries.push({ key: `cfg/data/data-${f}.csv` });
+    }
+    const manifest = path.join(dir, 'manifest.json');
+    await writeFile(manifest, JSON.stringify({ fileFormat: 'CSV', fileSchema: 'Bucket, Key', files: entries }));
+    return { manifest, keys };
+  }
+
+  async function childKeys(manifest: string, shard: { index: number; count: number }): Promise<string[]> {
+    const out: string[] = [];
+    for await (const o of readInventory(manifest, { shard })) if (o.sharded || inShard(o.key, shard)) out.push(o.key);
+    return out;
+  }
+
+  test.each([
+    [6, 3, true],
+    [4, 4, true],
+    [3, 8, false],
+  ])('%i files among %i children: disjoint, complete, split by file = %s', async (files, children, byFile) => {
+    const { manifest, keys } = await report(files, 25);
+    expect(inventoryShardedByFile(files, { index: 0, count: children })).toBe(byFile);
+    const shares = [];
+    for (let i = 0; i < children; i++) shares.push(await childKeys(manifest, { index: i, count: children }));
+    expect(shares.flat().sort()).toEqual([...keys].sort());
+    if (byFile) expect(inventoryFilesOf(Array.from({ length: files }, (_, j) => j), { index: 1, count: children })).toEqual(Array.from({ length: files }, (_, j) => j).filter((j) => j % children === 1));
   });
 });
