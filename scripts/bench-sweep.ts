@@ -84,13 +84,16 @@ async function childSweep(endpoint: string, n: number): Promise<void> {
   const { client, calls } = countingClient(endpoint);
   let missing = 0;
   heap = heapPeak();
+  const cpu0 = process.cpuUsage();
   t = performance.now();
   const report = await sweep(client, { bucket, prefix: 'uploads/', model: STUB_MODEL, resultsPrefix: STUB_RESULTS_PREFIX, maxList: n + 1 }, () => {
     missing++;
   });
   const ms = performance.now() - t;
   const sweepHeap = heap();
-  process.stdout.write(`${JSON.stringify({ n, listed, floorMs, floorRss, floorHeap, sweepHeap, base, ms, rss: rssMb(), missing, report: { listed: report.listed, labelled: report.labelled, passComplete: report.passComplete }, calls })}\n`);
+  const cpu = process.cpuUsage(cpu0);
+  const cpuMs = (cpu.user + cpu.system) / 1000;
+  process.stdout.write(`${JSON.stringify({ n, listed, floorMs, floorRss, floorHeap, sweepHeap, cpuMs, base, ms, rss: rssMb(), missing, report: { listed: report.listed, labelled: report.labelled, passComplete: report.passComplete }, calls })}\n`);
 }
 
 const standIn: BatchClassifier = {
@@ -147,21 +150,25 @@ async function main(): Promise<void> {
   const stub = await startS3Stub();
   console.log(`bench:sweep on ${os.cpus().length} cores, Node ${process.version}; load average ${load()}`);
   console.log(`\n1. One sweep pass (listing stub over HTTP; 1 in 10 objects unlabelled), a child process per size with a ${CHILD_HEAP_MB} MB heap limit`);
-  console.log('objects   | list-only floor s | sweep s | sweep/floor | LIST calls | HEAD | LIST per 1k objects | peak heap MB (floor) | peak RSS MB (floor) | found unlabelled');
+  console.log('objects   | list-only floor s | sweep s | sweep/floor | sweep CPU ms per 1k objects | LIST calls | HEAD | LIST per 1k objects | peak heap MB (floor) | peak RSS MB (floor) | found unlabelled');
   for (const n of sizes) {
     const r = (await runChild(['child-sweep', stub.endpoint, String(n)])) as {
-      n: number; floorMs: number; ms: number; rss: number; floorRss: number; floorHeap: number; sweepHeap: number; missing: number; calls: Record<string, number>;
+      n: number; floorMs: number; ms: number; cpuMs: number; rss: number; floorRss: number; floorHeap: number; sweepHeap: number; missing: number; calls: Record<string, number>;
     };
     const list = (r.calls.ListObjectsV2 ?? 0);
     const ok = r.missing === Math.ceil(n / STUB_MISSING_EVERY) ? '' : ' WRONG';
     console.log(
-      `${String(n).padEnd(9)} | ${(r.floorMs / 1000).toFixed(2).padStart(17)} | ${(r.ms / 1000).toFixed(2).padStart(7)} | ${(r.ms / r.floorMs).toFixed(2).padStart(11)} | ` +
+      `${String(n).padEnd(9)} | ${(r.floorMs / 1000).toFixed(2).padStart(17)} | ${(r.ms / 1000).toFixed(2).padStart(7)} | ${(r.ms / r.floorMs).toFixed(2).padStart(11)} | ${((r.cpuMs / n) * 1000).toFixed(0).padStart(27)} | ` +
         `${String(list).padStart(10)} | ${String(r.calls.HeadObject ?? 0).padStart(4)} | ${((list / n) * 1000).toFixed(2).padStart(19)} | ` +
         `${r.sweepHeap.toFixed(0).padStart(12)} (${r.floorHeap.toFixed(0)}) | ${r.rss.toFixed(0).padStart(11)} (${r.floorRss.toFixed(0)}) | ${r.missing}${ok}`,
     );
   }
   console.log(`load average ${load()}`);
 
+  if (batchN === 0) {
+    await stub.close();
+    return;
+  }
   const bucket = stub.bucket('batch');
   for (let i = 0; i < batchN; i++) {
     const body = Buffer.from(`image ${i}`);
