@@ -18,7 +18,7 @@ import { REKOGNITION_DEFAULT_MIN_CONFIDENCE, toRekognition, type DetectLabelsAns
 import { averagedSoftmax } from './postprocess.js';
 import { preprocess, tenCrop } from './preprocess.js';
 import { getZooModel, ZOO_MODELS } from './registry.js';
-import { ModelSession, type ClassifierSession, type SessionOpener } from './session.js';
+import { ModelSession, SESSION_MEASURES, measureSince, type ClassifierSession, type SessionOpener } from './session.js';
 import { IMAGENET_PREPROCESS, type ClassificationResult, type Label, type ParentLabel, type PreprocessConfig } from './types.js';
 
 /** How to find and run a model. */
@@ -41,6 +41,8 @@ export interface ClassifierOptions {
   executionProviders?: string[];
   /** onnxruntime intra-op threads may busy-wait (see `SessionOptions.allowSpinning`). @default true */
   allowSpinning?: boolean;
+  /** The graph was optimised offline; load it without optimising (see `SessionOptions.preOptimized`). @default false */
+  preOptimized?: boolean;
   /** Largest image accepted, in pixels, checked from the header before decoding. @default decoder's default (env RESNET_MAX_PIXELS) */
   maxPixels?: number;
   /**
@@ -153,12 +155,17 @@ export class Classifier {
   static async load(opts: ClassifierOptions): Promise<Classifier> {
     if (opts.model.trim() === '') throw new UnknownModelError(opts.model, knownModelIds());
     const resolved = await resolveModel(opts);
+    const readStart = performance.now();
     const labels = await loadLabels(resolved.labelsPath);
+    // The layer's other read, the weights, happens inside session creation and the first
+    // inference: onnxruntime maps an external data file rather than reading it.
+    measureSince(SESSION_MEASURES.layerRead, readStart);
     const open = opts.openSession ?? ((p, o) => ModelSession.create(p, o));
     const session = await open(resolved.modelPath, {
       ...(opts.threads !== undefined ? { threads: opts.threads } : {}),
       ...(opts.executionProviders ? { executionProviders: opts.executionProviders } : {}),
       ...(opts.allowSpinning !== undefined ? { allowSpinning: opts.allowSpinning } : {}),
+      ...(opts.preOptimized ? { preOptimized: true } : {}),
     });
     if (labels.length !== session.numClasses) {
       await session.dispose();

@@ -7,7 +7,6 @@
  * through jimp's per-format decoders. Alpha is dropped (not composited), as PIL's
  * `convert('RGB')` and torchvision's loaders do, so tensors match the zoo's reference pipeline.
  */
-import { defaultFormats } from 'jimp';
 import {
   CorruptImageError,
   EmptyInputError,
@@ -245,6 +244,9 @@ const JIMP_MIME: Record<ImageFormat, string> = {
 
 /** Decodes through jimp's format plugin (not `Jimp.read`, which would apply EXIF a second time). */
 async function decodeWithJimp(bytes: Uint8Array, info: ImageInfo): Promise<RgbImage> {
+  // Loaded on first use: JPEGs (nearly every request) never need it, and its dozen packages
+  // (~500 KiB of a Lambda bundle) would otherwise be evaluated in every cold start's init.
+  const { defaultFormats } = await import('jimp');
   const plugin = defaultFormats.map((f) => f()).find((f) => f.mime === JIMP_MIME[info.format]);
   if (!plugin) throw new UnsupportedFormatError(`no decoder for ${info.format}`);
   guardThirdPartyDecode(bytes, info.format);

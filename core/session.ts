@@ -4,6 +4,7 @@
  */
 import { stat } from 'node:fs/promises';
 import os from 'node:os';
+import { performance } from 'node:perf_hooks';
 
 import * as ort from 'onnxruntime-node';
 
@@ -27,9 +28,31 @@ export interface SessionOptions {
    * or the spinning steals their CPU. @default true (onnxruntime's default)
    */
   allowSpinning?: boolean;
+  /**
+   * Whether the graph was already optimised offline at a portable level (the model layer's
+   * `optimized` form, layers/build-model-form.ts): the session then loads it with graph
+   * optimisation disabled, which skips most of the cost of creating it. @default false
+   */
+  preOptimized?: boolean;
 }
 
 const DEFAULT_MAX_DYNAMIC_BATCH = 32;
+
+/**
+ * Names of the `performance.measure` entries recorded once per model load: the labels and header
+ * read (core/classifier.ts), session creation and first inference (here). bench:artifacts reads
+ * them from a sandboxed Lambda process.
+ */
+export const SESSION_MEASURES = {
+  layerRead: 'resnet:layer-read',
+  create: 'resnet:session-create',
+  firstRun: 'resnet:first-inference',
+} as const;
+
+/** Records a `performance.measure` from `start` (a `performance.now()` value) to now. */
+export function measureSince(name: string, start: number): void {
+  performance.measure(name, { start, end: performance.now() });
+}
 
 /**
  * What a {@link Classifier} needs of a session: {@link ModelSession} (onnxruntime in this thread),
@@ -56,14 +79,17 @@ export type SessionOpener = (modelPath: string, opts: SessionOptions) => Promise
  * session (the benchmark's `session.run` floor).
  * @default threads all cores; executionProviders ['cpu']; allowSpinning true
  */
-export function ortSessionOptions(opts: Pick<SessionOptions, 'threads' | 'executionProviders' | 'allowSpinning'> = {}): ort.InferenceSession.SessionOptions {
+export function ortSessionOptions(opts: Pick<SessionOptions, 'threads' | 'executionProviders' | 'allowSpinning' | 'preOptimized'> = {}): ort.InferenceSession.SessionOptions {
   return {
     executionProviders: opts.executionProviders ?? ['cpu'],
     intraOpNumThreads: opts.threads ?? os.availableParallelism(),
     // Requests are parallelised across images by callers; one graph runs its ops in order.
     interOpNumThreads: 1,
     executionMode: 'sequential',
-    graphOptimizationLevel: 'all',
+    // A pre-optimised graph would only be searched again for rewrites already made, at the cost
+    // of a copy of every weight; `all` on top of it would add the CPU-specific NCHWc layout,
+    // faster per image but the bulk of a cold start (docs/cold-start.md).
+    graphOptimizationLevel: opts.preOptimized ? 'disabled' : 'all',
     // Session config entry; the Node binding takes string values only.
     ...(opts.allowSpinning === false ? { extra: { session: { intra_op: { allow_spinning: '0' } } } } : {}),
   };
@@ -87,6 +113,7 @@ function fixedDim(d: number | string | undefined): number | null {
 /** A loaded classifier taking float32 [N,3,S,S] and returning logits [N,classes]. One instance, reused for every call. */
 export class ModelSession implements ClassifierSession {
   private released = false;
+  private ran = false;
 
   private constructor(
     private readonly session: ort.InferenceSession,
@@ -123,8 +150,10 @@ export class ModelSession implements ClassifierSession {
     }
 
     let session: ort.InferenceSession;
+    const createStart = performance.now();
     try {
       session = await ort.InferenceSession.create(modelPath, ortSessionOptions({ ...opts, threads }));
+      measureSince(SESSION_MEASURES.create, createStart);
     } catch (err) {
       const reason = err instanceof Error ? err.message : String(err);
       throw new InvalidModelError(`onnxruntime could not load ${modelPath} (${reason}); check it is an ONNX file and not truncated`, err);
@@ -176,7 +205,12 @@ export class ModelSession implements ClassifierSession {
         chunk.forEach((t, i) => data.set(t, i * size));
       }
       const feeds = { [this.inputName]: new ort.Tensor('float32', data, [n, 3, this.inputSize, this.inputSize]) };
+      const runStart = performance.now();
       const out = (await this.session.run(feeds, [this.outputName]))[this.outputName];
+      if (!this.ran) {
+        this.ran = true;
+        measureSince(SESSION_MEASURES.firstRun, runStart);
+      }
       if (!(out.data instanceof Float32Array) || out.data.length !== n * this.numClasses) {
         throw new InvalidModelError(`its output "${this.outputName}" returned ${out.dims.join('x')} ${out.type}, expected ${n}x${this.numClasses} float32`);
       }

@@ -4,6 +4,7 @@
  * {@link InvalidContextError} naming the key and the accepted values. Values given on the
  * command line arrive as strings, so numbers, booleans and lists are parsed from strings too.
  */
+import { MODEL_FORMS, type ModelForm } from '../layers/model-form.js';
 import { InvalidContextError } from './errors.js';
 
 /** CPU architecture of the Lambda functions and of the onnxruntime layer. */
@@ -21,6 +22,13 @@ export interface ResnetConfig {
   readonly modelSource: ModelSource;
   /** Built model-layer folder (holds `model/model.onnx`, `model/labels.txt`). @default layers/build/model-<modelId> */
   readonly modelDir?: string;
+  /**
+   * How the model layer ships the model (layers/model-form.ts): `optimized` float32 in ORT format,
+   * `int8` (the model `resnet quantize` made, given as `int8Model`), or `original`. @default 'optimized'
+   */
+  readonly modelForm: ModelForm;
+  /** The int8 model file made by `resnet quantize`; required with modelForm `int8`. */
+  readonly int8Model?: string;
   /** @default 'x86_64' */
   readonly architecture: Architecture;
   /** Memory of the s3-tagger and sqs-worker functions, MB (vCPU share grows with it). @default 3008 */
@@ -96,6 +104,7 @@ export interface ResnetConfig {
 export const CONTEXT_DEFAULTS = {
   modelId: 'resnet50-v2',
   modelSource: 'auto',
+  modelForm: 'optimized',
   architecture: 'x86_64',
   memoryMb: 3008,
   timeoutSeconds: 60,
@@ -124,7 +133,7 @@ export const CONTEXT_DEFAULTS = {
 
 /** Every context key the app reads; anything else without a namespace (`@aws-cdk/...`, `aws:...`) is a typo. */
 export const CONTEXT_KEYS = [
-  'modelId', 'modelSource', 'modelDir', 'architecture', 'memoryMb', 'apiMemoryMb', 'ortThreads', 'timeoutSeconds',
+  'modelId', 'modelSource', 'modelDir', 'modelForm', 'int8Model', 'architecture', 'memoryMb', 'apiMemoryMb', 'ortThreads', 'timeoutSeconds',
   'apiTimeoutSeconds', 'reservedConcurrency', 'apiReservedConcurrency', 'workerMaxConcurrency', 'sqsBatchSize',
   'logRetentionDays', 'bucketName', 'uploadsPrefix', 'resultsPrefix', 'uploadsExpirationDays', 'topK', 'maxPixels',
   'apiAuth', 'publicApi', 'jwtIssuer', 'jwtAudience', 'corsOrigins', 'apiRateLimit', 'apiBurstLimit', 'sweepSchedule',
@@ -162,6 +171,12 @@ export function loadConfig(read: ContextReader, allKeys?: readonly string[]): Re
       ? 'a lower-case name of letters, digits, ".", "_" or "-" (at most 63 characters)'
       : 'a zoo id resnet{18,34,50,101,152}-v{1,2} (or any safe name together with -c modelDir=<built layer folder>)');
   }
+  const modelForm = p.oneOf('modelForm', CONTEXT_DEFAULTS.modelForm as ModelForm, MODEL_FORMS);
+  const int8Model = p.optionalString('int8Model');
+  if (modelForm === 'int8' && !int8Model) {
+    throw new InvalidContextError('int8Model', int8Model, 'the int8 .onnx file that `npx resnet quantize --out <file>` wrote, when modelForm is "int8"');
+  }
+  if (modelForm !== 'int8' && int8Model) throw new InvalidContextError('modelForm', modelForm, '"int8" when int8Model is given (or drop int8Model)');
   const memoryMb = p.int('memoryMb', CONTEXT_DEFAULTS.memoryMb, 128, 10240, 'MB');
   const timeoutSeconds = p.int('timeoutSeconds', CONTEXT_DEFAULTS.timeoutSeconds, 1, 900, 'seconds');
   const uploadsPrefix = p.matching('uploadsPrefix', CONTEXT_DEFAULTS.uploadsPrefix, PREFIX, 'a non-empty key prefix ending in "/" (e.g. "uploads/")');
@@ -209,6 +224,8 @@ export function loadConfig(read: ContextReader, allKeys?: readonly string[]): Re
     modelId,
     modelSource: p.oneOf('modelSource', CONTEXT_DEFAULTS.modelSource, ['auto', 'layer', 's3'] as const),
     modelDir,
+    modelForm,
+    int8Model,
     architecture: p.oneOf('architecture', CONTEXT_DEFAULTS.architecture, ['x86_64', 'arm64'] as const),
     memoryMb,
     apiMemoryMb: p.int('apiMemoryMb', memoryMb, 128, 10240, 'MB'),

@@ -49,7 +49,7 @@ export class ResnetStack extends Stack {
       bucketName: c.bucketName, uploadsPrefix: c.uploadsPrefix, resultsPrefix: c.resultsPrefix, uploadsExpirationDays: c.uploadsExpirationDays,
     });
     this.packaging = new ModelPackaging(this, 'Model', {
-      modelId: c.modelId, modelSource: c.modelSource, modelDir: c.modelDir, architecture: c.architecture,
+      modelId: c.modelId, modelSource: c.modelSource, modelDir: c.modelDir, modelForm: c.modelForm, int8Model: c.int8Model, architecture: c.architecture,
       functionBudgetMb: c.functionBudgetMb, needS3Copy: c.batch,
     });
 

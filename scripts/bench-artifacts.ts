@@ -2,11 +2,20 @@
  * `npm run bench:artifacts` (after `npm run synth`): runs each synthesised function from its
  * deployed artefacts (code asset + layers laid out as /var/task and /opt, clean `node` process,
  * Lambda's NODE_PATH; see scripts/lambda-sandbox.ts) against a local S3 server and prints, per
- * function: unzipped size against Lambda's 250 MB limit, init (loading the handler module),
- * the first (cold) invoke, the median warm invoke, and the process's peak RSS.
+ * function: unzipped size against Lambda's 250 MB limit, the cold start in parts (module import =
+ * Lambda's init; then, inside the first invoke, the layer read (labels: the weights are mapped by
+ * onnxruntime, so their reading falls in session creation and first inference), session
+ * creation and the first inference, as core/classifier.ts and core/session.ts record them), the first invoke,
+ * init + first invoke against the floor, the median warm invoke, and the process's peak RSS.
+ *
+ * The floor, measured three times in the same run (before, between and after the functions; the
+ * median is used): a fresh process creating a bare onnxruntime session with graph optimisation
+ * `all` and --floor-threads intra-op threads on the unoptimised zoo-shaped ResNet-50 v2 (the
+ * generated one `npm start` serves offline), plus one inference (scripts/session-floor.ts).
  *
  * Flags: --assembly <dir> (default cdk.out) --stack <name> (default ResnetServerless)
  *        --warm <n> warm invokes per function (default 5) --width/--height of the test JPEG (default 1024x768)
+ *        --floor-threads <n> (default 2)
  */
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { mkdtemp } from 'node:fs/promises';
@@ -18,10 +27,13 @@ import { CreateBucketCommand, PutObjectCommand, S3Client } from '@aws-sdk/client
 import S3rver from 's3rver';
 import sharp from 'sharp';
 
+import { ensureDemoModel } from '../core/model-builder/demo-model.js';
+import { SESSION_MEASURES } from '../core/session.js';
 import { httpEvent, s3Event, scheduledEvent, sqsEvent } from './lambda-events.js';
 import { type AssemblyFunction, type SandboxReport, invokeInSandbox, layOutFunction, readAssemblyFunctions, resolveEnvironment } from './lambda-sandbox.js';
 import { startLocalSqs } from './local-sqs.js';
 import { median } from './median.js';
+import { type FloorSample, measureFloor } from './session-floor.js';
 
 /** Lambda's limit on a function's unzipped code plus layers. */
 const LAMBDA_UNZIPPED_LIMIT = 250 * 1024 * 1024;
@@ -34,6 +46,7 @@ const { values: flags } = parseArgs({
     warm: { type: 'string', default: '5' },
     width: { type: 'string', default: '1024' },
     height: { type: 'string', default: '768' },
+    'floor-threads': { type: 'string', default: '2' },
   },
 });
 const warm = Number(flags.warm);
@@ -81,9 +94,13 @@ async function main(): Promise<void> {
     for (let i = 0; i < warm + 1; i++) await s3.send(new PutObjectCommand({ Bucket: BUCKET, Key: `uploads/${kind}/img-${i}.jpg`, Body: await testJpeg(Number(flags.width), Number(flags.height), i + 1) }));
   }
 
-  const rows: string[] = [];
+  const floorModel = (await ensureDemoModel()).modelPath;
+  const floorThreads = Number(flags['floor-threads']);
+  const floors: FloorSample[] = [await measureFloor(floorModel, floorThreads)];
+  const results: Array<{ kind: string; cells: (ratio: (ms: number) => string) => string }> = [];
   try {
-    for (const fn of fns) {
+    for (const [i, fn] of fns.entries()) {
+      if (i === Math.floor(fns.length / 2)) floors.push(await measureFloor(floorModel, floorThreads));
       const kind = kindOf(fn);
       const root = mkdtempSync(path.join(os.tmpdir(), 'bench-lambda-'));
       try {
@@ -96,23 +113,36 @@ async function main(): Promise<void> {
         const report: SandboxReport = await invokeInSandbox(fn, layout, { events: eventsFor(kind, warm + 1, body), environment, functionName: kind, timeoutMs: 600_000 });
         const failed = report.invokes.find((i) => i.error);
         if (failed) throw new Error(`${kind}: ${JSON.stringify(failed.error)}`);
-        const [first, ...rest] = report.invokes.map((i) => i.ms);
-        rows.push(`| ${kind} | ${mb(layout.codeBytes)} | ${mb(layout.bytes)} | ${(100 * layout.bytes / LAMBDA_UNZIPPED_LIMIT).toFixed(0)} % | ${ms(report.importMs)} | ${ms(first ?? NaN)} | ${rest.length ? ms(median(rest)) : '-'} | ${(report.maxRssKb / 1024).toFixed(0)} |`);
+        const [first = NaN, ...rest] = report.invokes.map((i) => i.ms);
+        const part = (name: string): string => {
+          const m = report.measures.find((e) => e.name === name);
+          return m ? ms(m.ms) : '-';
+        };
+        const cold = report.importMs + first;
+        const size = `${mb(layout.bytes)} | ${(100 * layout.bytes / LAMBDA_UNZIPPED_LIMIT).toFixed(0)} %`;
+        const parts = `${ms(report.importMs)} | ${part(SESSION_MEASURES.layerRead)} | ${part(SESSION_MEASURES.create)} | ${part(SESSION_MEASURES.firstRun)} | ${ms(first)}`;
+        const tail = `${rest.length ? ms(median(rest)) : '-'} | ${(report.maxRssKb / 1024).toFixed(0)}`;
+        // The sweeper loads no model: a ratio to a model floor would say nothing.
+        const classifies = report.measures.some((e) => e.name === SESSION_MEASURES.create);
+        results.push({ kind, cells: (ratio) => `| ${kind} | ${size} | ${parts} | ${ms(cold)} | ${classifies ? ratio(cold) : '-'} | ${tail} |` });
       } finally {
         rmSync(root, { recursive: true, force: true });
       }
     }
+    floors.push(await measureFloor(floorModel, floorThreads));
   } finally {
     await sqs.stop();
     await server.close();
     rmSync(dataDir, { recursive: true, force: true });
   }
   const model = fns.map((f) => f.environment.MODEL_ID).find((m) => typeof m === 'string') ?? '?';
-  console.log(`Artefacts of ${flags.stack} (${assembly}), model ${String(model)}, ${flags.width}x${flags.height} JPEG, ${warm} warm invokes, node ${process.version}, ${os.cpus().length} CPUs, load average ${os.loadavg().map((l) => l.toFixed(2)).join(' ')}`);
+  const floor = median(floors.map((f) => f.totalMs));
+  console.log(`Artefacts of ${flags.stack} (${assembly}), model ${String(model)}, ${flags.width}x${flags.height} JPEG, ${warm} warm invokes, node ${process.version}, ${os.cpus()[0]?.model ?? 'unknown CPU'}, ${os.cpus().length} CPUs, load average ${os.loadavg().map((l) => l.toFixed(2)).join(' ')}`);
+  console.log(`Floor (bare session, optimisation all, ${floorThreads} threads, ${path.basename(floorModel)}, + one inference): ${floors.map((f) => `${ms(f.createMs)} + ${ms(f.firstRunMs)}`).join(', ')} ms; median ${ms(floor)} ms`);
   console.log('');
-  console.log('| function | code MB | code + layers MB | of 250 MB limit | init ms | first invoke ms | warm invoke ms (median) | peak RSS MB |');
-  console.log('|---|---:|---:|---:|---:|---:|---:|---:|');
-  for (const r of rows) console.log(r);
+  console.log('| function | code + layers MB | of 250 MB limit | init (module import) ms | layer read (labels) ms | session creation ms | first inference ms | first invoke ms | init + first invoke ms | × floor | warm invoke ms (median) | peak RSS MB |');
+  console.log('|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|');
+  for (const r of results) console.log(r.cells((cold) => (cold / floor).toFixed(2)));
 }
 
 main().catch((err: unknown) => {

@@ -119,6 +119,11 @@ export interface SandboxReport {
   readonly invokes: ReadonlyArray<{ readonly ms: number; readonly result?: unknown; readonly error?: { readonly name: string; readonly message: string; readonly code?: string } }>;
   /** Peak resident set size of the process, kB. */
   readonly maxRssKb: number;
+  /**
+   * The `performance.measure` entries named `resnet:*` the function recorded (core/session.ts:
+   * model read, session creation, first inference), milliseconds.
+   */
+  readonly measures: ReadonlyArray<{ readonly name: string; readonly ms: number }>;
   /** Every module file the process loaded (to prove nothing came from outside the layout). */
   readonly loadedFiles: readonly string[];
   /** The process's stdout and stderr (function logs). */
@@ -148,11 +153,12 @@ const events = JSON.parse(fs.readFileSync(eventsFile, 'utf8'));
 const dot = handlerString.lastIndexOf('.');
 const modulePath = path.join(process.env.LAMBDA_TASK_ROOT, handlerString.slice(0, dot));
 const exportName = handlerString.slice(dot + 1);
-const report = { importMs: 0, invokes: [], maxRssKb: 0, loadedFiles: [] };
+const report = { importMs: 0, invokes: [], maxRssKb: 0, loadedFiles: [], measures: [] };
 const errorOf = (e) => ({ name: e && e.name || 'Error', message: String(e && e.message || e), ...(e && e.code ? { code: String(e.code) } : {}) });
 function finish() {
   report.maxRssKb = process.resourceUsage().maxRSS;
   report.loadedFiles = Object.keys(require.cache);
+  report.measures = performance.getEntriesByType('measure').filter((e) => e.name.startsWith('resnet:')).map((e) => ({ name: e.name, ms: e.duration }));
   fs.writeFileSync(reportFile, JSON.stringify(report));
 }
 (async () => {

@@ -5,7 +5,6 @@
 import { randomUUID } from 'node:crypto';
 
 import { PutObjectCommand } from '@aws-sdk/client-s3';
-import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
 
 import { InvalidArgumentError } from '../../core/errors.js';
@@ -144,6 +143,8 @@ export async function createUpload(event: APIGatewayProxyEventV2, deps: Function
   const day = new Date().toISOString().slice(0, 10);
   const key = `${config.uploadsPrefix}${day}/${randomUUID()}-${safeName(body.filename)}`;
   const command = new PutObjectCommand({ Bucket: config.inputBucket, Key: key, ContentType: contentType });
+  // Loaded on first use: most containers never presign, and their cold start need not load it.
+  const { getSignedUrl } = await import('@aws-sdk/s3-request-presigner');
   const uploadUrl = await getSignedUrl(deps.s3, command, { expiresIn: config.uploadUrlTtl });
   return json(201, {
     bucket: config.inputBucket,

@@ -2,13 +2,16 @@
  * One Classifier per Lambda container, created on first use and reused by every invocation
  * (the onnxruntime session is the expensive part of a cold start). Where the model comes from,
  * in order:
- * 1. `MODEL_DIR` (the model layer, `/opt/model`): `model.onnx` + `labels.txt`;
+ * 1. `MODEL_DIR` (the model layer, `/opt/model`): `model.optimized.onnx` (the graph optimised when
+ *    the layer was built, layers/build-model-form.ts; loaded without optimising again) or
+ *    `model.onnx`, + `labels.txt`;
  * 2. `MODEL_S3_URI` (+ `LABELS_S3_URI`): downloaded to `/tmp/model/` once per container,
  *    for models too big for a layer;
  * 3. `MODEL_ID` as a zoo id, from the cache (`RESNET_CACHE_DIR`, `/tmp/resnet-cache` in Lambda),
  *    downloaded when missing.
  * The results' model id is `MODEL_ID` (default `resnet50-v2`) in every case.
  */
+import { existsSync } from 'node:fs';
 import path from 'node:path';
 
 import type { S3Client } from '@aws-sdk/client-s3';
@@ -17,6 +20,7 @@ import { Classifier, type ClassifierOptions } from '../../core/classifier.js';
 import { InvalidArgumentError } from '../../core/errors.js';
 import { createS3Client } from '../../labelling/aws-clients.js';
 import { downloadOnce } from '../../labelling/download-once.js';
+import { OPTIMIZED_MODEL_FILE } from '../../layers/model-form.js';
 import { DEFAULT_MODEL_ID } from './config.js';
 
 export { DEFAULT_MODEL_ID };
@@ -31,7 +35,10 @@ export async function resolveModelOptions(env: NodeJS.ProcessEnv = process.env, 
   const maxPixels = env.RESNET_MAX_PIXELS ? Number(env.RESNET_MAX_PIXELS) : undefined;
   const common = { ...(threads ? { threads } : {}), ...(maxPixels ? { maxPixels } : {}) };
   if (env.MODEL_DIR) {
-    return { model: path.join(env.MODEL_DIR, 'model.onnx'), labels: path.join(env.MODEL_DIR, 'labels.txt'), modelId, ...common };
+    const labels = path.join(env.MODEL_DIR, 'labels.txt');
+    const optimized = path.join(env.MODEL_DIR, OPTIMIZED_MODEL_FILE);
+    if (existsSync(optimized)) return { model: optimized, labels, modelId, preOptimized: true, ...common };
+    return { model: path.join(env.MODEL_DIR, 'model.onnx'), labels, modelId, ...common };
   }
   if (env.MODEL_S3_URI) {
     if (!env.LABELS_S3_URI) throw new InvalidArgumentError('MODEL_S3_URI is set but LABELS_S3_URI is not; both are needed.');

@@ -1,6 +1,9 @@
 /**
  * The onnxruntime layer and the model, packaged as a layer or as an S3 artefact according to
  * {@link decidePackaging}. Exposes the environment, layers and /tmp size the functions need.
+ * The model layer holds the configured model form (layers/model-form.ts: by default the graph
+ * optimised offline at a portable level, which halves the cold start); the S3 copy, which the GPU batch job
+ * and the S3 mode read, is always the original ONNX file, which every execution provider takes.
  */
 import { existsSync, statSync } from 'node:fs';
 import path from 'node:path';
@@ -10,7 +13,9 @@ import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as s3assets from 'aws-cdk-lib/aws-s3-assets';
 import { Construct } from 'constructs';
 import { ensureOnnxruntimeLayer } from '../../layers/build-onnxruntime-layer.js';
+import { directoryBytes } from '../../layers/dir-size.js';
 import { type PackagingDecision, decidePackaging } from '../../layers/packaging.js';
+import { type ModelForm, modelFormDir, readModelForm } from '../../layers/model-form.js';
 import { type LayerArch, modelLayerDir } from '../../layers/paths.js';
 import type { ModelSource } from '../config.js';
 import { MissingArtefactError, PackagingError } from '../errors.js';
@@ -21,6 +26,10 @@ export interface ModelPackagingProps {
   readonly modelSource: ModelSource;
   /** Built model-layer folder. @default layers/build/model-<modelId> */
   readonly modelDir?: string;
+  /** Form of the model in the model layer; its folder is built before synth (layers/build-model-form.ts). @default 'original' */
+  readonly modelForm?: ModelForm;
+  /** The int8 model file the `int8` form was made from. */
+  readonly int8Model?: string;
   readonly architecture: LayerArch;
   /** Bytes reserved for each function's bundled code, MiB. */
   readonly functionBudgetMb: number;
@@ -54,11 +63,15 @@ export class ModelPackaging extends Construct {
           'or point -c modelDir=<folder> at a folder holding model/model.onnx and model/labels.txt.');
       }
     }
+    const form = props.modelForm ?? 'original';
+    const layerDir = modelFormDir(dir, form);
+    const formSource = form === 'int8' && props.int8Model ? path.resolve(props.int8Model) : modelFile;
+    const formBuilt = form === 'original' || readModelForm(layerDir, form, formSource) !== null;
     const runtime = ensureOnnxruntimeLayer({ arch: props.architecture });
     try {
       this.decision = decidePackaging({
         requested: props.modelSource,
-        modelLayerBytes: statSync(modelFile).size + statSync(labelsFile).size,
+        modelLayerBytes: formBuilt ? directoryBytes(layerDir) : statSync(modelFile).size + statSync(labelsFile).size,
         runtimeLayerBytes: runtime.bytes,
         functionBytes: props.functionBudgetMb * 1024 * 1024,
         label: `${props.modelId} on ${props.architecture}`,
@@ -77,9 +90,13 @@ export class ModelPackaging extends Construct {
     });
     this.environment = { MODEL_ID: props.modelId };
     if (this.decision.mode === 'layer') {
+      if (!formBuilt) {
+        throw new MissingArtefactError(`The ${form} form of ${props.modelId}`, layerDir,
+          `\`npm run synth\` builds it; or run \`npx tsx layers/build-model-form.ts --model-dir ${dir} --form ${form}${form === 'int8' ? ' --int8-model <file>' : ''}\`, or deploy with -c modelForm=original.`);
+      }
       this.modelLayer = new lambda.LayerVersion(this, 'ModelLayer', {
-        code: lambda.Code.fromAsset(dir),
-        description: `${props.modelId} model and labels, mounted at ${MODEL_LAYER_MOUNT}`,
+        code: lambda.Code.fromAsset(layerDir),
+        description: `${props.modelId} model (${form}) and labels, mounted at ${MODEL_LAYER_MOUNT}`,
       });
       this.environment.MODEL_DIR = MODEL_LAYER_MOUNT;
     }

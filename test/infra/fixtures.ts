@@ -9,6 +9,7 @@ import { App, Validations } from 'aws-cdk-lib';
 import { Template } from 'aws-cdk-lib/assertions';
 import { AwsSolutionsChecks, ServerlessChecks } from 'cdk-nag';
 import { writeResNet } from '../../core/model-builder/index.js';
+import { buildModelForm } from '../../layers/build-model-form.js';
 import { buildModelLayer } from '../../layers/build-model-layer.js';
 import { type ResnetStack, buildResnetApp } from '../../infra/stack.js';
 import { TEST_CACHE } from '../helpers/paths.js';
@@ -42,10 +43,14 @@ export interface Synth {
 
 /**
  * Builds and synthesises the app with the given context (modelDir defaults to the small model).
- * Policy validation (cdk-nag) is left to the test, which runs the packs with validateScope.
+ * Like infra/app.ts, builds the model form first (the optimised one unless the context names
+ * another; cached beside the model layer). Policy validation (cdk-nag) is left to the test,
+ * which runs the packs with validateScope.
  */
 export async function synth(context: Record<string, unknown> = {}): Promise<Synth> {
   const modelDir = await smallModelLayerDir();
+  const form = context.modelForm ?? 'optimized';
+  if (form === 'optimized') await buildModelForm({ sourceDir: typeof context.modelDir === 'string' ? context.modelDir : modelDir, form });
   const app = new App({
     outdir: mkdtempSync(path.join(os.tmpdir(), 'resnet-cdk-')),
     context: { modelDir, modelId: 'resnet50-v2', ...context },
