@@ -9,7 +9,7 @@ describe('loadConfig', () => {
   it('applies the documented defaults', () => {
     const c = loadConfig(fromObject({}));
     expect(c).toMatchObject({
-      modelId: 'resnet50-v2', modelSource: 'auto', architecture: 'x86_64', memoryMb: 3008, apiMemoryMb: 3008,
+      modelId: 'resnet50-v2', modelSource: 'auto', modelForm: 'optimized', architecture: 'x86_64', memoryMb: 3008, apiMemoryMb: 3008,
       timeoutSeconds: 60, apiTimeoutSeconds: 29, uploadsPrefix: 'uploads/', resultsPrefix: 'resnet-results/',
       apiAuth: 'iam', sweepSchedule: 'rate(1 hour)', backlogThreshold: 5000, batch: true, topK: 5, logRetentionDays: 30,
     });
@@ -29,6 +29,11 @@ describe('loadConfig', () => {
     expect(c.jwtAudience).toEqual(['api']);
   });
 
+  it('takes the int8 form only with the int8 model, and says how to make it', () => {
+    expect(loadConfig(fromObject({ modelForm: 'int8', int8Model: 'r50-int8.onnx' }))).toMatchObject({ modelForm: 'int8', int8Model: 'r50-int8.onnx' });
+    expect(() => loadConfig(fromObject({ modelForm: 'int8' }))).toThrow(/"int8Model".*npx resnet quantize --out/);
+  });
+
   it('accepts typed values from cdk.json', () => {
     const c = loadConfig(fromObject({ memoryMb: 1769, batch: false, corsOrigins: ['*'], modelId: 'resnet152-v1' }));
     expect(c).toMatchObject({ memoryMb: 1769, batch: false, modelId: 'resnet152-v1' });
@@ -43,6 +48,8 @@ describe('loadConfig', () => {
     ['apiTimeoutSeconds', 30, /API Gateway gives up after 30 s/],
     ['architecture', 'amd64', /"x86_64", "arm64"/],
     ['modelSource', 'disk', /"auto", "layer", "s3"/],
+    ['modelForm', 'fp16', /"optimized", "int8", "original"/],
+    ['int8Model', '/tmp/r50-int8.onnx', /"modelForm".*"int8" when int8Model is given/],
     ['modelId', 'resnet51-v2', /zoo id resnet\{18,34,50,101,152\}-v\{1,2\}/],
     ['uploadsPrefix', 'uploads', /ending in "\/"/],
     ['resultsPrefix', 'uploads/results/', /re-trigger the S3 trigger/],

@@ -2,7 +2,7 @@
  * The default deployment (x86_64, IAM-authorised API, GPU batch path), synthesised once with
  * a small generated model; assertions over the template, the asset manifest and cdk-nag.
  */
-import { readFileSync, statSync } from 'node:fs';
+import { readdirSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { Match } from 'aws-cdk-lib/assertions';
 import type * as s3assets from 'aws-cdk-lib/aws-s3-assets';
@@ -85,6 +85,18 @@ describe('functions', () => {
       expect(code).not.toContain('onnxruntime_binding.node');
       if (f !== s.stack.sweeperFunction) expect(code).toMatch(/require\("onnxruntime-node"\)/);
     }
+  });
+
+  it('ships the optimised model form in the model layer and the original ONNX file to S3 for the batch job', () => {
+    const p = s.stack.packaging;
+    expect(p.decision.mode).toBe('layer');
+    const layer = p.modelLayer!.node.findChild('Code') as s3assets.Asset;
+    const files = readdirSync(path.join(s.app.outdir, layer.assetPath, 'model')).sort();
+    expect(files).toEqual(['labels.txt', 'model.optimized.data', 'model.optimized.onnx']);
+    expect(resources[logicalId(p.modelLayer!)].Properties.Description).toMatch(/\(optimized\)/);
+    // The GPU batch job's providers get the file as it came, with standard operators only.
+    expect(p.modelObject!.assetPath).toMatch(/\.onnx$/);
+    expect(statSync(path.join(s.app.outdir, p.modelObject!.assetPath)).size).toBe(statSync(path.join(s.stack.config.modelDir!, 'model/model.onnx')).size);
   });
 
   it('gives every function a log group with the configured retention', () => {
