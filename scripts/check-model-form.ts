@@ -49,7 +49,10 @@ function run(cmd: string, args: string[]): Promise<number[]> {
     p.stderr.on('data', (b: Buffer) => err.push(b.toString()));
     p.on('error', reject);
     p.on('close', (code) => {
-      if (code !== 0) reject(new Error(`${cmd} exited with ${code}: ${err.join('').split('\n').filter((l) => !l.includes('TCG doesn')).join('\n').slice(-2000)}`));
+      // QEMU's and onnxruntime's CPU notices are noise; the error line is what matters.
+      const lines = err.join('').split('\n').filter((l) => l.trim() !== '' && !l.includes('TCG doesn') && !l.includes('cpuid_info warning'));
+      const why = lines.find((l) => /error/i.test(l)) ?? lines.pop();
+      if (code !== 0) reject(new Error(`${path.basename(cmd)} exited with ${code}: ${why ?? 'no message'}`));
       else resolve(JSON.parse(out.join('').trim().split('\n').pop() ?? '[]') as number[]);
     });
   });
@@ -95,7 +98,7 @@ async function main(): Promise<void> {
       for (const cpu of cpus) {
         const logits = await run(cpu.cmd, [...cpu.args, self, '--child', f.file, 'disabled']).catch((e: unknown) => e as Error);
         if (logits instanceof Error) {
-          console.log(`| ${f.level} | ${cpu.name} | fails to load or run: ${logits.message.split('\n')[0]} | - |`);
+          console.log(`| ${f.level} | ${cpu.name} | fails: ${logits.message.replaceAll('|', '/').slice(0, 200)} | - |`);
           continue;
         }
         const delta = Math.max(...logits.map((v, i) => Math.abs(v - reference[i]!)));
