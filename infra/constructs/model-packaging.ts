@@ -71,7 +71,8 @@ export class ModelPackaging extends Construct {
     try {
       this.decision = decidePackaging({
         requested: props.modelSource,
-        modelLayerBytes: formBuilt ? directoryBytes(layerDir) : statSync(modelFile).size + statSync(labelsFile).size,
+        // The larger of the two: the layer holds the form, while S3 mode downloads the original file.
+        modelLayerBytes: Math.max(formBuilt ? directoryBytes(layerDir) : 0, statSync(modelFile).size + statSync(labelsFile).size),
         runtimeLayerBytes: runtime.bytes,
         functionBytes: props.functionBudgetMb * 1024 * 1024,
         label: `${props.modelId} on ${props.architecture}`,
