@@ -69,14 +69,17 @@ export class ModelPackaging extends Construct {
     const formBuilt = form === 'original' || readModelForm(layerDir, form, formSource) !== null;
     const runtime = ensureOnnxruntimeLayer({ arch: props.architecture });
     try {
-      this.decision = decidePackaging({
+      const decide = (modelLayerBytes: number): PackagingDecision => decidePackaging({
         requested: props.modelSource,
-        // The larger of the two: the layer holds the form, while S3 mode downloads the original file.
-        modelLayerBytes: Math.max(formBuilt ? directoryBytes(layerDir) : 0, statSync(modelFile).size + statSync(labelsFile).size),
+        modelLayerBytes,
         runtimeLayerBytes: runtime.bytes,
         functionBytes: props.functionBudgetMb * 1024 * 1024,
         label: `${props.modelId} on ${props.architecture}`,
       });
+      // The layer would hold the form; S3 mode downloads the original file, so /tmp is sized for that.
+      const originalBytes = statSync(modelFile).size + statSync(labelsFile).size;
+      const decision = decide(formBuilt ? directoryBytes(layerDir) : originalBytes);
+      this.decision = decision.mode === 's3' ? decide(originalBytes) : decision;
     } catch (err) {
       throw new PackagingError(err instanceof Error ? err.message : String(err));
     }
