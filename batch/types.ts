@@ -9,7 +9,7 @@ import type { Shard } from './sources/shard.js';
 import type { InputSpec } from './sources/sources.js';
 
 /** What {@link runBatch} needs from the core's `Classifier` (structural, so benches can wrap it). */
-export type BatchClassifier = Pick<Classifier, 'modelId' | 'maxBatch' | 'preprocessConfig' | 'prepare' | 'infer' | 'labelsFor' | 'dispose'>;
+export type BatchClassifier = Pick<Classifier, 'modelId' | 'maxBatch' | 'preprocessConfig' | 'prepare' | 'infer' | 'answerFor' | 'dispose'>;
 
 /** Options of {@link runBatch}. */
 export interface BatchOptions {

@@ -64,6 +64,10 @@ export interface ResnetConfig {
   readonly uploadsExpirationDays: number;
   /** Labels per image (S3 allows 10 tags per object). @default 5 */
   readonly topK: number;
+  /** Parent tags per object (`resnet:parent1`…, TAG_PARENTS). @default 2 */
+  readonly tagParents: number;
+  /** Confidence, 0–100, a parent needs to be stored and tagged (MIN_CONFIDENCE). @default 50 */
+  readonly minConfidence: number;
   /** Decode limit in pixels (RESNET_MAX_PIXELS). @default 100000000 */
   readonly maxPixels: number;
   /** @default 'jwt' when jwtIssuer is set, else 'iam'; 'none' when publicApi is true */
@@ -116,6 +120,8 @@ export const CONTEXT_DEFAULTS = {
   resultsPrefix: 'resnet-results/',
   uploadsExpirationDays: 30,
   topK: 5,
+  tagParents: 2,
+  minConfidence: 50,
   maxPixels: 100_000_000,
   apiAuth: 'iam',
   publicApi: false,
@@ -135,7 +141,7 @@ export const CONTEXT_DEFAULTS = {
 export const CONTEXT_KEYS = [
   'modelId', 'modelSource', 'modelDir', 'modelForm', 'int8Model', 'architecture', 'memoryMb', 'apiMemoryMb', 'ortThreads', 'timeoutSeconds',
   'apiTimeoutSeconds', 'reservedConcurrency', 'apiReservedConcurrency', 'workerMaxConcurrency', 'sqsBatchSize',
-  'logRetentionDays', 'bucketName', 'uploadsPrefix', 'resultsPrefix', 'uploadsExpirationDays', 'topK', 'maxPixels',
+  'logRetentionDays', 'bucketName', 'uploadsPrefix', 'resultsPrefix', 'uploadsExpirationDays', 'topK', 'tagParents', 'minConfidence', 'maxPixels',
   'apiAuth', 'publicApi', 'jwtIssuer', 'jwtAudience', 'corsOrigins', 'apiRateLimit', 'apiBurstLimit', 'sweepSchedule',
   'backlogThreshold', 'batch', 'batchInstanceTypes', 'batchMaxVcpus', 'batchOnDemandMaxVcpus',
   'batchJobTimeoutMinutes', 'alarmEmail', 'functionBudgetMb', 'stackName',
@@ -242,6 +248,8 @@ export function loadConfig(read: ContextReader, allKeys?: readonly string[]): Re
     resultsPrefix,
     uploadsExpirationDays: p.int('uploadsExpirationDays', CONTEXT_DEFAULTS.uploadsExpirationDays, 0, 36_500, 'days (0 keeps uploads)'),
     topK: p.int('topK', CONTEXT_DEFAULTS.topK, 1, 10, 'labels (S3 allows at most 10 tags per object)'),
+    tagParents: p.int('tagParents', CONTEXT_DEFAULTS.tagParents, 0, 9, 'parent tags (S3 allows at most 10 tags per object)'),
+    minConfidence: p.int('minConfidence', CONTEXT_DEFAULTS.minConfidence, 0, 100, 'percent'),
     maxPixels: p.int('maxPixels', CONTEXT_DEFAULTS.maxPixels, 1, 1_000_000_000, 'pixels'),
     apiAuth,
     publicApi,

@@ -60,6 +60,8 @@ export class ResnetStack extends Stack {
       RESULTS_PREFIX: c.resultsPrefix,
       UPLOADS_PREFIX: c.uploadsPrefix,
       TOP_K: String(c.topK),
+      TAG_PARENTS: String(c.tagParents),
+      MIN_CONFIDENCE: String(c.minConfidence),
       RESNET_MAX_PIXELS: String(c.maxPixels),
     };
     const fn = (id: string, entry: string, description: string, o: { memoryMb: number; timeoutSeconds: number; reserved?: number; classifies: boolean }): ClassifierFunction =>

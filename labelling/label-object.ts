@@ -22,6 +22,7 @@ import {
 } from '@aws-sdk/client-s3';
 
 import { ResnetError } from '../core/errors.js';
+import type { LabelOptions as ParentOptions } from '../core/hierarchy/hierarchy.js';
 import type { ClassificationResult } from '../core/types.js';
 import { s3Call, s3ErrorName, s3StatusOf } from './errors.js';
 import {
@@ -41,7 +42,7 @@ import { buildTagSet, type OwnTagContent } from './tags.js';
 /** What the labeller needs from the core's `Classifier` (a structural subset, so tests and batch can adapt). */
 export interface LabelClassifier {
   readonly modelId: string;
-  classify(bytes: Uint8Array, opts?: { top?: number }): Promise<ClassificationResult>;
+  classify(bytes: Uint8Array, opts?: { top?: number; labels?: ParentOptions }): Promise<ClassificationResult>;
 }
 
 /** Per-image observations for metrics and logs; every hook is optional. */
@@ -89,6 +90,10 @@ export interface LabelOptions {
   producer?: string;
   /** Label again even when a result for the same ETag and model exists. @default false */
   force?: boolean;
+  /** Confidence (0–100) a parent needs to be stored and tagged; the top classes are always stored. @default 50 */
+  minConfidence?: number;
+  /** Parent tags written (0: none). @default 2 */
+  tagParents?: number;
 }
 
 /** Default {@link LabelOptions.maxBytes}: 50 MiB. */
@@ -185,7 +190,7 @@ export async function fetchObject(
 export async function commitResult(
   s3: S3Client,
   doc: ResultDoc,
-  opts: { resultsBucket: string; resultKey: string; tags: boolean; maxLabels?: number; observer?: LabelObserver; force?: boolean },
+  opts: { resultsBucket: string; resultKey: string; tags: boolean; maxLabels?: number; maxParents?: number; observer?: LabelObserver; force?: boolean },
 ): Promise<{ decision: 'write' | 'same' | 'stale'; tagsWritten: string[]; tagsDropped: string[] }> {
   const existing = await readResult(s3, opts.resultsBucket, opts.resultKey);
   const decided = decideWrite(existing?.doc ?? null, doc);
@@ -197,8 +202,11 @@ export async function commitResult(
     const t0 = performance.now();
     const target = { Bucket: doc.bucket, Key: doc.key, ...(doc.versionId ? { VersionId: doc.versionId } : {}) };
     const current = await s3Call(`GetObjectTagging s3://${doc.bucket}/${doc.key}`, () => s3.send(new GetObjectTaggingCommand(target)));
-    const content: OwnTagContent = doc.error ? { error: doc.error } : { labels: doc.labels ?? [] };
-    const merged = buildTagSet(content, doc.model, current.TagSet ?? [], opts.maxLabels === undefined ? {} : { maxLabels: opts.maxLabels });
+    const content: OwnTagContent = doc.error ? { error: doc.error } : { labels: doc.labels ?? [], parents: doc.parents ?? [] };
+    const merged = buildTagSet(content, doc.model, current.TagSet ?? [], {
+      ...(opts.maxLabels !== undefined ? { maxLabels: opts.maxLabels } : {}),
+      ...(opts.maxParents !== undefined ? { maxParents: opts.maxParents } : {}),
+    });
     await s3Call(`PutObjectTagging s3://${doc.bucket}/${doc.key}`, () =>
       s3.send(new PutObjectTaggingCommand({ ...target, Tagging: { TagSet: merged.tagSet } })),
     );
@@ -255,10 +263,10 @@ export async function labelObject(deps: LabelDeps, ref: ObjectRef, opts: LabelOp
     doc = buildErrorResult(fetched.src, model, err, { ...extra, timingsMs: { download }, labelledAt: new Date().toISOString() });
   } else {
     try {
-      const res = await classifier.classify(fetched.bytes, { top: opts.top ?? 5 });
+      const res = await classifier.classify(fetched.bytes, { top: opts.top ?? 5, ...(opts.minConfidence !== undefined ? { labels: { minParentConfidence: opts.minConfidence } } : {}) });
       for (const [stage, ms] of Object.entries(res.timingsMs)) if (stage !== 'total') observer?.stage?.(stage, ms);
       const timingsMs: ResultTimings = { ...res.timingsMs, download, total: performance.now() - tStart };
-      doc = buildResult(fetched.src, model, res.labels, { ...extra, timingsMs, labelledAt: new Date().toISOString() });
+      doc = buildResult(fetched.src, model, res, { ...extra, timingsMs, labelledAt: new Date().toISOString() });
     } catch (err) {
       if (!(err instanceof ResnetError) || err.retryable) throw err;
       observer?.imageError?.(err.code, err.message, ref);
@@ -272,6 +280,7 @@ export async function labelObject(deps: LabelDeps, ref: ObjectRef, opts: LabelOp
     tags: opts.tags ?? true,
     ...(opts.force ? { force: true } : {}),
     ...(opts.top !== undefined ? { maxLabels: opts.top } : {}),
+    ...(opts.tagParents !== undefined ? { maxParents: opts.tagParents } : {}),
     ...(observer ? { observer } : {}),
   });
   if (committed.decision !== 'write') {

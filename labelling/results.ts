@@ -17,7 +17,7 @@ import { createHash } from 'node:crypto';
 
 import { GetObjectCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 
-import type { Label, StageTimings } from '../core/types.js';
+import type { Label, ParentLabel, StageTimings } from '../core/types.js';
 import { s3Call, s3ErrorName, s3StatusOf } from './errors.js';
 
 /** Version of the result document schema; bumped on any incompatible change. */
@@ -50,6 +50,8 @@ export interface ResultDoc extends SourceRef {
   schemaVersion: number;
   model: string;
   labels?: Label[];
+  /** WordNet ancestors over the parent threshold (MIN_CONFIDENCE), best first; absent when none. */
+  parents?: ParentLabel[];
   error?: { code: string; message: string };
   /** Who wrote it: `s3-tagger`, `sqs-worker`, `classify-api`, `batch`. Volatile. */
   producer?: string;
@@ -81,18 +83,24 @@ export function resultKey(prefix: string, bucket: string, key: string, model: st
   return `${prefix}${model}/${bucket}/_long/${digest}.json`;
 }
 
-/** Builds a success document; scores rounded, labels copied into plain objects in a fixed field order. */
+/**
+ * Builds a success document; scores rounded, labels and parents copied into plain objects in a
+ * fixed field order.
+ * @param answer the classes and (optionally) their parents, as the core's classify returns them.
+ */
 export function buildResult(
   src: SourceRef,
   model: string,
-  labels: readonly Label[],
+  answer: { readonly labels: readonly Label[]; readonly parents?: readonly ParentLabel[] },
   extra: { producer?: string; sequencer?: string; timingsMs?: ResultTimings; labelledAt?: string } = {},
 ): ResultDoc {
+  const parents = answer.parents ?? [];
   return {
     ...src,
     schemaVersion: RESULT_SCHEMA_VERSION,
     model,
-    labels: labels.map((l) => ({ rank: l.rank, index: l.index, id: l.id, name: l.name, score: roundScore(l.score) })),
+    labels: answer.labels.map((l) => ({ rank: l.rank, index: l.index, id: l.id, name: l.name, score: roundScore(l.score) })),
+    ...(parents.length > 0 ? { parents: parents.map((p) => ({ rank: p.rank, id: p.id, name: p.name, score: roundScore(p.score) })) } : {}),
     ...extra,
   };
 }
@@ -120,6 +128,9 @@ function ordered(r: ResultDoc, withVolatile: boolean): Record<string, unknown> {
   };
   if (r.labels !== undefined) {
     o.labels = r.labels.map((l) => ({ rank: l.rank, index: l.index, id: l.id, name: l.name, score: l.score }));
+  }
+  if (r.parents !== undefined && r.parents.length > 0) {
+    o.parents = r.parents.map((p) => ({ rank: p.rank, id: p.id, name: p.name, score: p.score }));
   }
   if (r.error !== undefined) o.error = { code: r.error.code, message: r.error.message };
   if (withVolatile) {

@@ -8,9 +8,10 @@ import { performance } from 'node:perf_hooks';
 
 import type { S3Client } from '@aws-sdk/client-s3';
 
-import type { Label } from '../../core/types.js';
+import type { Label, ParentLabel } from '../../core/types.js';
 import { DEFAULT_RESULTS_PREFIX } from '../../labelling/label-object.js';
 import type { SourceRef } from '../../labelling/results.js';
+import { parentSettingsFromEnv, type ParentSettings } from '../../labelling/tags.js';
 import { codeOf } from '../error-code.js';
 import { openBatchClassifier } from '../open-classifier.js';
 import type { RetryOptions } from '../s3/retry.js';
@@ -36,6 +37,7 @@ export interface Work {
   prepared?: Prepared;
   error?: { code: string; message: string };
   labels?: Label[];
+  parents?: ParentLabel[];
   inferenceMs?: number;
   postprocessMs?: number;
 }
@@ -93,6 +95,8 @@ export interface RunContext {
   /** How long the batcher waits to fill a batch, in ms. */
   readonly batchWaitMs: number;
   readonly top: number;
+  /** Parent threshold and parent tags (MIN_CONFIDENCE, TAG_PARENTS). */
+  readonly parentSettings: ParentSettings;
   readonly resultsPrefix: string;
   readonly outDir: string;
   readonly tags: boolean;
@@ -152,6 +156,7 @@ export async function openRun(opts: BatchOptions): Promise<RunContext> {
   const writers = Math.max(1, opts.writers ?? 8);
   const inferConcurrency = Math.max(1, opts.inferConcurrency ?? (gpu ? 2 : 1));
   const top = opts.top ?? envNumber('TOP_K') ?? 5;
+  const parentSettings = parentSettingsFromEnv();
   const tenCrop = opts.tenCrop ?? false;
   const resultsPrefix = opts.resultsPrefix ?? process.env.RESULTS_PREFIX ?? DEFAULT_RESULTS_PREFIX;
   const outDir = opts.outDir ?? 'resnet-results';
@@ -204,6 +209,7 @@ export async function openRun(opts: BatchOptions): Promise<RunContext> {
     inferConcurrency,
     batchWaitMs,
     top,
+    parentSettings,
     resultsPrefix,
     outDir,
     tags,

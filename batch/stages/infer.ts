@@ -11,7 +11,7 @@ import type { RunContext, Work } from './context.js';
  * `out`; an image with an error goes straight on to its result. Closes `out` when all loops end.
  */
 export async function inferStage(run: RunContext, input: BoundedQueue<Work>, out: BoundedQueue<Work>): Promise<void> {
-  const { state, classifier, pool, clocks, record, maxBatch, batchWaitMs, top } = run;
+  const { state, classifier, pool, clocks, record, maxBatch, batchWaitMs, top, parentSettings } = run;
   const inferLoop = async (): Promise<void> => {
     let carry: Work | undefined;
     for (;;) {
@@ -55,7 +55,9 @@ export async function inferStage(run: RunContext, input: BoundedQueue<Work>, out
         for (const w of items) {
           const n = w.prepared!.tensors.length;
           const tp = performance.now();
-          w.labels = classifier.labelsFor(logits.slice(cursor, cursor + n), top);
+          const answer = classifier.answerFor(logits.slice(cursor, cursor + n), top, { minParentConfidence: parentSettings.minConfidence });
+          w.labels = answer.labels;
+          w.parents = answer.parents;
           w.postprocessMs = performance.now() - tp;
           cursor += n;
           w.inferenceMs = ms / items.length;

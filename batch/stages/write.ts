@@ -13,7 +13,7 @@ import type { RunContext, Work } from './context.js';
  * one's result: to S3 through `commitResult` (never over a newer one), or into `run.outDir`.
  */
 export function writeStage(run: RunContext, input: BoundedQueue<Work>): Promise<void> {
-  const { opts, state, local, outDir, model, producer, io, retry, tags, top, clocks, record } = run;
+  const { opts, state, local, outDir, model, producer, io, retry, tags, top, parentSettings, clocks, record } = run;
   const writeOne = async (w: Work): Promise<undefined> => {
     if (state.hardStopped) return undefined;
     const t = performance.now();
@@ -24,7 +24,7 @@ export function writeStage(run: RunContext, input: BoundedQueue<Work>): Promise<
       total: t - w.t0,
     };
     const extra = { producer, timingsMs, labelledAt: new Date().toISOString() };
-    const doc: ResultDoc = w.error ? buildErrorResult(w.src!, model, w.error, extra) : buildResult(w.src!, model, w.labels!, extra);
+    const doc: ResultDoc = w.error ? buildErrorResult(w.src!, model, w.error, extra) : buildResult(w.src!, model, { labels: w.labels!, parents: w.parents ?? [] }, extra);
     try {
       let decision: 'write' | 'same' | 'stale' = 'write';
       let where: string;
@@ -32,7 +32,7 @@ export function writeStage(run: RunContext, input: BoundedQueue<Work>): Promise<
       else {
         const resultsBucket = opts.resultsBucket ?? process.env.RESULTS_BUCKET ?? w.obj.bucket!;
         const committed = await withRetry(
-          () => io!.commitResult(doc, { resultsBucket, resultKey: w.rk, tags, maxLabels: top, ...(opts.force ? { force: true } : {}) }),
+          () => io!.commitResult(doc, { resultsBucket, resultKey: w.rk, tags, maxLabels: top, maxParents: parentSettings.tagParents, ...(opts.force ? { force: true } : {}) }),
           retry,
         );
         decision = committed.decision;

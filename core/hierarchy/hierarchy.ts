@@ -130,6 +130,11 @@ export interface LabelOptions extends LabelFilters {
    */
   readonly minConfidence?: number;
   /**
+   * Lowest confidence of a parent, 0–100, when it should differ from `minConfidence` (the
+   * labellers store every top class but only confident parents). @default minConfidence
+   */
+  readonly minParentConfidence?: number;
+  /**
    * Most parents reported. @default all over the threshold (at 50 % they form one line of ancestry,
    * at most ~15 deep, since two disjoint sets of classes cannot both hold more than half)
    */
@@ -267,7 +272,7 @@ export class ClassTree {
       .map((l): Label => ({ ...l, score: probs[l.index]! }));
     if (opts.parents === false || this.parentNodes.length === 0) return { labels, parents: [] };
     const scores = this.aggregate(probs);
-    const minParent = (opts.minConfidence ?? DEFAULT_PARENT_CONFIDENCE) / 100;
+    const minParent = (opts.minParentConfidence ?? opts.minConfidence ?? DEFAULT_PARENT_CONFIDENCE) / 100;
     const slots = [...scores.keys()].filter((s) => {
       const e = this.hierarchy.entries[this.parentNodes[s]!]!;
       return scores[s]! >= minParent && (!filtered || this.passes(e.id, [e.name, ...e.aliases], e.categories, opts));
@@ -291,8 +296,9 @@ function hasFilters(f: LabelFilters): boolean {
  * @throws InvalidArgumentError naming the bad option and its range
  */
 export function checkLabelOptions(opts: LabelOptions): void {
-  const m = opts.minConfidence;
-  if (m !== undefined && !(Number.isFinite(m) && m >= 0 && m <= 100)) throw new InvalidArgumentError(`minConfidence must be a number from 0 to 100, got ${m}.`);
+  for (const [name, m] of [['minConfidence', opts.minConfidence], ['minParentConfidence', opts.minParentConfidence]] as const) {
+    if (m !== undefined && !(Number.isFinite(m) && m >= 0 && m <= 100)) throw new InvalidArgumentError(`${name} must be a number from 0 to 100, got ${m}.`);
+  }
   const k = opts.maxLabels;
   if (k !== undefined && !(Number.isInteger(k) && k >= 1)) throw new InvalidArgumentError(`maxLabels must be a whole number >= 1, got ${k}.`);
 }

@@ -4,6 +4,7 @@
  */
 import { InvalidArgumentError } from '../../core/errors.js';
 import { DEFAULT_MAX_BYTES, DEFAULT_RESULTS_PREFIX } from '../../labelling/label-object.js';
+import { parentSettingsFromEnv } from '../../labelling/tags.js';
 
 /** Model id used when `MODEL_ID` is not set. */
 export const DEFAULT_MODEL_ID = 'resnet50-v2';
@@ -34,6 +35,10 @@ export interface FunctionConfig {
   sweepMaxSeconds: number;
   /** Prefix of source objects the sweeper scans (`SWEEP_PREFIX`). @default '' (whole bucket) */
   sweepPrefix: string;
+  /** Parent tags per object (`TAG_PARENTS`, context `tagParents`). @default 2 */
+  tagParents: number;
+  /** Confidence, 0–100, a parent needs to be stored and tagged (`MIN_CONFIDENCE`, context `minConfidence`). @default 50 */
+  minConfidence: number;
 }
 
 function int(env: NodeJS.ProcessEnv, name: string, dflt: number, min = 1): number {
@@ -64,6 +69,7 @@ export function readConfig(env: NodeJS.ProcessEnv = process.env): FunctionConfig
     sweepMaxList: int(env, 'SWEEP_MAX_LIST', 1_000_000),
     sweepMaxSeconds: int(env, 'SWEEP_MAX_SECONDS', 180),
     sweepPrefix: env.SWEEP_PREFIX ?? '',
+    ...parentSettingsFromEnv(env),
   };
 }
 

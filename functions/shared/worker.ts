@@ -22,6 +22,8 @@ export async function labelOne(ref: ObjectRef, deps: FunctionDeps, producer: str
     ...(config.resultsBucket ? { resultsBucket: config.resultsBucket } : {}),
     resultsPrefix: config.resultsPrefix,
     top: config.topK,
+    minConfidence: config.minConfidence,
+    tagParents: config.tagParents,
     maxBytes: config.maxObjectBytes,
     producer,
   });

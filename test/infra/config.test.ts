@@ -11,7 +11,7 @@ describe('loadConfig', () => {
     expect(c).toMatchObject({
       modelId: 'resnet50-v2', modelSource: 'auto', modelForm: 'optimized', architecture: 'x86_64', memoryMb: 3008, apiMemoryMb: 3008,
       timeoutSeconds: 60, apiTimeoutSeconds: 29, uploadsPrefix: 'uploads/', resultsPrefix: 'resnet-results/',
-      apiAuth: 'iam', sweepSchedule: 'rate(1 hour)', backlogThreshold: 5000, batch: true, topK: 5, logRetentionDays: 30,
+      apiAuth: 'iam', sweepSchedule: 'rate(1 hour)', backlogThreshold: 5000, batch: true, topK: 5, tagParents: 2, minConfidence: 50, logRetentionDays: 30,
     });
     expect(c.batchInstanceTypes).toEqual(CONTEXT_DEFAULTS.batchInstanceTypes);
     expect(c.reservedConcurrency).toBeUndefined();
@@ -55,6 +55,8 @@ describe('loadConfig', () => {
     ['resultsPrefix', 'uploads/results/', /re-trigger the S3 trigger/],
     ['logRetentionDays', 10, /retention periods/],
     ['topK', 11, /at most 10 tags/],
+    ['tagParents', 10, /at most 10 tags/],
+    ['minConfidence', 101, /percent/],
     ['batch', 'yes', /true or false/],
     ['batchInstanceTypes', 'p4d.24xlarge', /g5, g6 or g6e/],
     ['batchInstanceTypes', 'g5.xlarge,c5.large', /g5, g6 or g6e/],

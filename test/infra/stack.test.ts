@@ -65,7 +65,7 @@ describe('functions', () => {
     expect(tagger).toMatchObject({ MemorySize: 3008, Timeout: 60 });
     expect((tagger.Layers as unknown[]).length).toBe(2);
     expect((tagger.Environment as Json).Variables).toMatchObject({
-      MODEL_ID: 'resnet50-v2', MODEL_DIR: '/opt/model', RESULTS_PREFIX: 'resnet-results/', UPLOADS_PREFIX: 'uploads/', TOP_K: '5',
+      MODEL_ID: 'resnet50-v2', MODEL_DIR: '/opt/model', RESULTS_PREFIX: 'resnet-results/', UPLOADS_PREFIX: 'uploads/', TOP_K: '5', TAG_PARENTS: '2', MIN_CONFIDENCE: '50',
       POWERTOOLS_SERVICE_NAME: 's3-tagger', POWERTOOLS_METRICS_NAMESPACE: 'ResnetServerless',
     });
     expect(resources[logicalId(s.stack.classifyApi.fn)].Properties).toMatchObject({ Timeout: 29, MemorySize: 3008 });

@@ -86,6 +86,22 @@ describe('s3-tagger against a local S3 server', () => {
     for (const v of Object.values(tags)) expect(v).toMatch(/^[\p{L}\p{N} +\-=._:/@]{0,256}$/u);
   });
 
+  test('with MIN_CONFIDENCE 0 and TAG_PARENTS 2 the result holds the parents and the tags the most specific and the most general', async () => {
+    const bytes = await catJpeg();
+    const event = await upload('parents/cat.jpg', bytes, [{ Key: 'album', Value: 'home' }]);
+    const h = createS3TaggerHandler(testDeps(s3.client, classifier, { minConfidence: 0, tagParents: 2 })) as unknown as Handler;
+    await h(event, lambdaContext('s3-tagger'));
+    const direct = await classifier.classify(bytes, { top: 5, labels: { minParentConfidence: 0 } });
+    const doc = (await resultOf('parents/cat.jpg'))!.doc;
+    expect(doc.parents!.map((p) => [p.id, p.score])).toEqual(direct.parents.map((p) => [p.id, roundScore(p.score)]));
+    const tags = await tagsOf('parents/cat.jpg');
+    expect(tags.album).toBe('home');
+    // At threshold 0 every ancestor passes: parent1 is the lowest-ranked (most specific), parent2 the best (most general).
+    expect(tags['resnet:parent1']).toBe(sanitizeTagValue(direct.parents[direct.parents.length - 1]!.name));
+    expect(tags['resnet:parent2']).toBe(sanitizeTagValue(direct.parents[0]!.name));
+    expect(Object.keys(tags)).toHaveLength(9);
+  });
+
   test('a duplicate event does no second inference and leaves one unchanged result', async () => {
     const event = await upload('dup/a.jpg', await gradientJpeg());
     const { c, run } = tagger();

@@ -1,4 +1,4 @@
-import { buildTagSet, sanitizeTagValue, MAX_TAGS } from '../../labelling/tags.js';
+import { buildTagSet, parentSettingsFromEnv, parentTagOrder, sanitizeTagValue, MAX_TAGS } from '../../labelling/tags.js';
 import { compareSequencers, decideWrite, resultKey, serializeResult, stableBody, buildResult, type ResultDoc, type SourceRef } from '../../labelling/results.js';
 import { decodeS3Key, encodeS3Key, isValidObjectKey, refsFromSqsRecord } from '../../labelling/events.js';
 import { isTransientS3Error } from '../../labelling/errors.js';
@@ -40,6 +40,39 @@ describe('buildTagSet', () => {
     expect(r.tagSet.length).toBeLessThanOrEqual(MAX_TAGS);
     expect(r.tagSet.find((t) => t.Key === 'resnet:label1')?.Value ?? 'class 1 / alias').toBe('class 1 / alias');
   });
+  describe('with parents', () => {
+    // Over 50 % the parents form one line of ancestry, best (most general) first.
+    const parents = ['animal', 'mammal', 'carnivore', 'canine', 'dog'].map((name, i) => ({ rank: i + 1, name }));
+    test.each([
+      [0, 2, ['resnet:label1', 'resnet:parent1', 'resnet:model', 'resnet:parent2', 'resnet:label2', 'resnet:label3', 'resnet:label4', 'resnet:label5'], ['class 1 / alias', 'dog', 'm', 'animal', 'class 2 / alias']],
+      [0, 4, ['resnet:label1', 'resnet:parent1', 'resnet:model', 'resnet:parent2', 'resnet:parent3', 'resnet:parent4', 'resnet:label2', 'resnet:label3', 'resnet:label4', 'resnet:label5'], ['class 1 / alias', 'dog', 'm', 'animal', 'canine', 'carnivore']],
+      [7, 2, ['resnet:label1', 'resnet:parent1', 'resnet:model'], ['class 1 / alias', 'dog', 'm']],
+      [8, 2, ['resnet:label1', 'resnet:parent1'], ['class 1 / alias', 'dog']],
+      [0, 0, ['resnet:label1', 'resnet:model', 'resnet:label2', 'resnet:label3', 'resnet:label4', 'resnet:label5'], ['class 1 / alias', 'm']],
+    ])('%i user tags, %i parent tags', (n, maxParents, ours, values) => {
+      const user = Array.from({ length: n }, (_, i) => ({ Key: `u${i}`, Value: `v${i}` }));
+      const r = buildTagSet({ labels, parents }, 'm', [...user, { Key: 'resnet:parent7', Value: 'stale' }], { maxParents });
+      expect(r.tagSet.slice(0, n)).toEqual(user);
+      expect(r.tagSet.slice(n).map((t) => t.Key)).toEqual(ours);
+      expect(r.tagSet.slice(n, n + values.length).map((t) => t.Value)).toEqual(values);
+      expect(r.tagSet.length).toBeLessThanOrEqual(MAX_TAGS);
+    });
+    test('parentTagOrder: most specific, most general, then specific to general', () => {
+      expect(parentTagOrder(parents, 9).map((p) => p.name)).toEqual(['dog', 'animal', 'canine', 'carnivore', 'mammal']);
+      expect(parentTagOrder(parents.slice(0, 1), 2).map((p) => p.name)).toEqual(['animal']);
+      expect(parentTagOrder([], 2)).toEqual([]);
+    });
+    test.each([
+      [{}, { tagParents: 2, minConfidence: 50 }],
+      [{ TAG_PARENTS: '0', MIN_CONFIDENCE: '72.5' }, { tagParents: 0, minConfidence: 72.5 }],
+    ])('parentSettingsFromEnv(%j)', (env, expected) => {
+      expect(parentSettingsFromEnv(env)).toEqual(expected);
+    });
+    test.each([[{ TAG_PARENTS: '10' }, /TAG_PARENTS/], [{ TAG_PARENTS: '-1' }, /TAG_PARENTS/], [{ MIN_CONFIDENCE: '101' }, /MIN_CONFIDENCE/], [{ MIN_CONFIDENCE: 'x' }, /MIN_CONFIDENCE/]])('rejects %j', (env, msg) => {
+      expect(() => parentSettingsFromEnv(env)).toThrow(msg);
+    });
+  });
+
   test('an error gets resnet:error and the model', () => {
     expect(buildTagSet({ error: { code: 'CORRUPT_IMAGE' } }, 'm', []).tagSet).toEqual([
       { Key: 'resnet:error', Value: 'CORRUPT_IMAGE' },
@@ -57,12 +90,20 @@ describe('result documents', () => {
     expect(long).toMatch(/^resnet-results\/m\/b\/_long\/[0-9a-f]{64}\.json$/);
   });
   test('stable body ignores timings, time, producer and sequencer; scores are rounded', () => {
-    const a = buildResult(src, 'm', [label], { producer: 's3-tagger', sequencer: '01', timingsMs: { inference: 3.14159 }, labelledAt: 'x' });
-    const b = buildResult(src, 'm', [{ ...label, score: 0.1234567891 }], { producer: 'batch', timingsMs: { inference: 9 }, labelledAt: 'y' });
+    const a = buildResult(src, 'm', { labels: [label] }, { producer: 's3-tagger', sequencer: '01', timingsMs: { inference: 3.14159 }, labelledAt: 'x' });
+    const b = buildResult(src, 'm', { labels: [{ ...label, score: 0.1234567891 }] }, { producer: 'batch', timingsMs: { inference: 9 }, labelledAt: 'y' });
     expect(stableBody(a)).toBe(stableBody(b));
     expect(serializeResult(a)).not.toBe(serializeResult(b));
     expect(a.labels![0]!.score).toBe(0.123457);
     expect(JSON.parse(serializeResult(a)).timingsMs).toEqual({ inference: 3.142 });
+  });
+  test('parents follow the labels, rounded; no parents, no field', () => {
+    const parents = [{ rank: 1, id: 'n02121808', name: 'domestic cat', score: 0.876543219 }];
+    const doc = buildResult(src, 'm', { labels: [label], parents });
+    const json = JSON.parse(serializeResult(doc)) as Record<string, unknown>;
+    expect(Object.keys(json).slice(7, 10)).toEqual(['model', 'labels', 'parents']);
+    expect(json.parents).toEqual([{ rank: 1, id: 'n02121808', name: 'domestic cat', score: 0.876543 }]);
+    expect(Object.keys(JSON.parse(stableBody(buildResult(src, 'm', { labels: [label], parents: [] }))) as object)).not.toContain('parents');
   });
   test('decideWrite: duplicate, newer, stale (Last-Modified, then sequencer)', () => {
     const stored = { ...src, schemaVersion: 1, model: 'm', sequencer: '0A' } as ResultDoc;

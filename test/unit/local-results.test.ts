@@ -33,7 +33,7 @@ describe('local results', () => {
   });
 
   it('writes a result that reads back equal, leaving no temporary file, and makes its folder again if it was removed', async () => {
-    const doc = buildResult(localSource('sub/x.jpg', facts), 'm', [{ rank: 1, index: 3, id: 'n3', name: 'three', score: 0.5 }]);
+    const doc = buildResult(localSource('sub/x.jpg', facts), 'm', { labels: [{ rank: 1, index: 3, id: 'n3', name: 'three', score: 0.5 }] });
     const file = await writeLocalResult(out, 'm/local/sub/x.jpg.json', doc);
     expect(await readLocalResult(out, 'm/local/sub/x.jpg.json')).toEqual(doc);
     await rm(path.join(out, 'm'), { recursive: true });
