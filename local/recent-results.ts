@@ -4,6 +4,7 @@
  */
 import { ListObjectsV2Command, type S3Client } from '@aws-sdk/client-s3';
 
+import { imagenetHierarchy, type LabelHierarchy } from '../core/hierarchy/hierarchy.js';
 import type { ResultDoc } from '../labelling/results.js';
 
 /** One listed result object. */
@@ -32,12 +33,20 @@ export interface RecentPage {
   listed: number;
 }
 
-/** Whether a result has a label whose name or id contains `text`, or the error code `text` (case-insensitive). */
-export function matchesLabel(doc: ResultDoc, text: string): boolean {
+/**
+ * Whether a result matches a search (case-insensitive): a label whose name contains `text` or
+ * whose id is `text`; a stored parent, or a WordNet ancestor of the best label, named `text` (name,
+ * alias or id), so "dog" finds every breed; or, for a failed image, the error code `text`.
+ */
+export function matchesLabel(doc: ResultDoc, text: string, hierarchy: LabelHierarchy = imagenetHierarchy()): boolean {
   const q = text.trim().toLowerCase();
   if (q === '') return true;
   if (doc.error) return doc.error.code.toLowerCase() === q;
-  return (doc.labels ?? []).some((l) => l.name.toLowerCase().includes(q) || l.id.toLowerCase() === q);
+  if ((doc.labels ?? []).some((l) => l.name.toLowerCase().includes(q) || l.id.toLowerCase() === q)) return true;
+  const named = (id: string, names: readonly string[]): boolean => id.toLowerCase() === q || names.some((n) => n.toLowerCase() === q);
+  if ((doc.parents ?? []).some((p) => named(p.id, [p.name]))) return true;
+  const best = doc.labels?.find((l) => l.rank === 1);
+  return best !== undefined && hierarchy.ancestors(best.id).some((a) => named(a.id, [a.name, ...a.aliases]));
 }
 
 /** Every result object under `prefix`, newest first (then by key, so pages are stable). */

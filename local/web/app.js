@@ -1,5 +1,5 @@
 /* The local stack's page: model facts (GET /model), classification of dropped, chosen or pasted
- * images (POST /classify), the optional S3 upload followed until the s3-tagger has written its tags
+ * images (POST /classify, with the page's own DetectLabels options such as ?minConfidence=20), the optional S3 upload followed until the s3-tagger has written its tags
  * and result (POST /uploads, PUT, GET /objects/{key}), and the stored results (GET /recent).
  * Plain browser JavaScript, no dependencies: the stack runs offline. */
 /* global document, window, fetch, URL, URLSearchParams, setTimeout */
@@ -11,6 +11,7 @@ const PAGE_SIZE = Math.min(100, Math.max(1, Number(params.get('pageSize')) || 12
 const POLL_MS = 400;
 const POLL_LIMIT_MS = 120_000;
 const STAGES = ['decode', 'preprocess', 'inference', 'postprocess', 'total'];
+const LABEL_OPTIONS = ['top', 'minConfidence', 'maxLabels', 'includeLabels', 'excludeLabels', 'includeCategories', 'excludeCategories', 'parents'];
 
 /** Makes an element: el('p', {className: 'x'}, 'text', child). */
 function el(tag, props, ...children) {
@@ -52,19 +53,27 @@ function errorBox(error, status) {
     status ? el('span', { className: 'status muted' }, ' (HTTP ' + status + ')') : null);
 }
 
-/** Top-k labels as a list of bars, scores as text. */
-function labelList(labels, name) {
-  const list = el('ol', { className: 'labels' });
-  list.setAttribute('aria-label', 'Top ' + labels.length + ' labels' + (name ? ' for ' + name : ''));
+/** Top-k labels (or, with kind 'parents', their WordNet parents) as a list of bars, scores as text. */
+function labelList(labels, name, kind) {
+  const parents = kind === 'parents';
+  const list = el('ol', { className: parents ? 'labels parents' : 'labels' });
+  list.setAttribute('aria-label', (parents ? labels.length + ' parents' : 'Top ' + labels.length + ' labels') + (name ? ' for ' + name : ''));
   for (const l of labels) {
     const bar = el('span', { className: 'bar' });
     bar.style.width = Math.max(0.5, 100 * l.score) + '%';
     const track = el('span', { className: 'track' }, bar);
     track.setAttribute('aria-hidden', 'true');
-    list.append(el('li', { className: 'label', title: l.id + ' (class ' + l.index + ')' },
+    list.append(el('li', { className: 'label', title: parents ? l.id + ' (sum over the classes under it)' : l.id + ' (class ' + l.index + ')' },
       el('span', { className: 'name' }, l.name), track, el('span', { className: 'score' }, pct(l.score))));
   }
   return list;
+}
+
+/** The labels and, when there are any, the parents under a heading. */
+function answerLists(labels, parents, name) {
+  const out = [labelList(labels, name)];
+  if (parents && parents.length) out.push(el('p', { className: 'muted parents-h' }, 'Parents'), labelList(parents, name, 'parents'));
+  return out;
 }
 
 function timingList(t) {
@@ -121,10 +130,14 @@ function newCard(file) {
 async function classify(file, viaS3, c) {
   c.state.textContent = 'Classifying…';
   const type = file.type || 'application/octet-stream';
-  const r = await call('/classify', { method: 'POST', headers: { 'content-type': type }, body: file });
+  // DetectLabels' options given to the page (?minConfidence=20&includeCategories=Animals) go on to /classify.
+  const options = new URLSearchParams();
+  for (const k of LABEL_OPTIONS) if (params.has(k)) options.set(k, params.get(k));
+  const query = options.toString();
+  const r = await call('/classify' + (query ? '?' + query : ''), { method: 'POST', headers: { 'content-type': type }, body: file });
   c.state.remove();
   if (r.ok) {
-    c.body.append(el('p', { className: 'muted model-line' }, 'Model ', el('code', {}, r.body.model)), labelList(r.body.labels, c.name), timingList(r.body.timingsMs));
+    c.body.append(el('p', { className: 'muted model-line' }, 'Model ', el('code', {}, r.body.model)), ...answerLists(r.body.labels, r.body.parents, c.name), timingList(r.body.timingsMs));
     c.card.classList.add('done');
     announce(c.name + ': ' + r.body.labels[0].name + ' ' + pct(r.body.labels[0].score));
   } else {
@@ -218,7 +231,7 @@ function recentCard(doc) {
   img.addEventListener('error', () => figure.replaceChildren(el('span', { className: 'no-preview' }, 'no preview')), { once: true });
   const body = el('div', { className: 'card-body' }, el('p', { className: 'key-line' }, el('code', { className: 'key' }, doc.key)));
   if (doc.error) body.append(errorBox(doc.error, 0));
-  else body.append(labelList(doc.labels.slice(0, 3), doc.key));
+  else body.append(...answerLists(doc.labels.slice(0, 3), (doc.parents || []).slice(0, 3), doc.key));
   body.append(el('p', { className: 'muted meta' },
     el('code', { className: 'model-name' }, doc.model),
     doc.labelledAt ? el('time', { dateTime: doc.labelledAt }, ' · ' + when(doc.labelledAt)) : null,

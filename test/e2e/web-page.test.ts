@@ -18,6 +18,7 @@ import { chromium, type Browser, type Page } from 'playwright-core';
 
 import type { Classifier } from '../../core/classifier.js';
 import { ResnetError } from '../../core/errors.js';
+import { imagenetHierarchy } from '../../core/hierarchy/hierarchy.js';
 import { readResult, type ResultDoc } from '../../labelling/results.js';
 import { listResults, matchesLabel } from '../../local/recent-results.js';
 import { startLocalStack, type LocalStack } from '../../local/stack.js';
@@ -139,9 +140,10 @@ maybe('local stack web page in headless Chromium', () => {
     // Newest first: notes.txt, broken.jpg, cat.jpg.
     const catCard = cards.filter({ hasText: 'cat.jpg' });
     const expected = await classifier.classify(new Uint8Array(cat), { top: 5 });
-    expect(await catCard.locator('.label .name').allTextContents()).toEqual(expected.labels.map((l) => l.name));
-    expect(await catCard.locator('.label .score').allTextContents()).toEqual(expected.labels.map((l) => `${(100 * l.score).toFixed(l.score >= 0.1 ? 1 : 2)}%`));
-    const widths = await catCard.locator('.bar').evaluateAll((bars) => bars.map((b) => (b as unknown as { getBoundingClientRect(): { width: number } }).getBoundingClientRect().width));
+    expect(await catCard.locator('.labels:not(.parents) .label .name').allTextContents()).toEqual(expected.labels.map((l) => l.name));
+    expect(await catCard.locator('.labels:not(.parents) .label .score').allTextContents()).toEqual(expected.labels.map((l) => `${(100 * l.score).toFixed(l.score >= 0.1 ? 1 : 2)}%`));
+    expect(await catCard.locator('.parents .label .name').allTextContents()).toEqual(expected.parents.map((p) => p.name));
+    const widths = await catCard.locator('.labels:not(.parents) .bar').evaluateAll((bars) => bars.map((b) => (b as unknown as { getBoundingClientRect(): { width: number } }).getBoundingClientRect().width));
     expect([...widths].sort((a, b) => b - a)).toEqual(widths);
     expect(await catCard.locator('.timings dt').allTextContents()).toEqual(['decode', 'preprocess', 'inference', 'postprocess', 'total']);
     expect((await thumbnailWidths(page, '#results > .card:last-child .thumb img'))[0]).toBeGreaterThan(0);
@@ -221,6 +223,25 @@ maybe('local stack web page in headless Chromium', () => {
     await page.close();
   }, 90_000);
 
+  test('parents with their bars, with the page\'s ?minConfidence passed on to /classify', async () => {
+    const cat = await catJpeg();
+    const all = await classifier.classify(new Uint8Array(cat), { top: 5, labels: { minConfidence: 0 } });
+    // A threshold just under the third-best parent: at least three parents, however the seeded model scores.
+    const threshold = Math.floor(all.parents[2]!.score * 1e5) / 1e3;
+    const expected = await classifier.classify(new Uint8Array(cat), { top: 5, labels: { minConfidence: threshold } });
+    const page = await open(`?minConfidence=${threshold}`);
+    await page.setInputFiles('#file', [{ name: 'cat.jpg', mimeType: 'image/jpeg', buffer: cat }]);
+    await settled(page);
+    const card = page.locator('#results > .card').first();
+    expect(await card.locator('.parents .label .name').allTextContents()).toEqual(expected.parents.map((p) => p.name));
+    expect(expected.parents.length).toBeGreaterThanOrEqual(3);
+    const widths = await card.locator('.parents .bar').evaluateAll((bars) => bars.map((b) => (b as unknown as { getBoundingClientRect(): { width: number } }).getBoundingClientRect().width));
+    expect(widths[0]).toBeGreaterThan(0);
+    expect([...widths].sort((a, b) => b - a)).toEqual(widths);
+    expect(await card.locator('.labels:not(.parents) .label .name').allTextContents()).toEqual(expected.labels.map((l) => l.name));
+    await page.close();
+  });
+
   test('recent results: keys with spaces, + and unicode as stored, thumbnails, paging and the label filter', async () => {
     const keys = ['photos/a b+c.jpg', 'photos/日本 猫+1.jpg', 'photos/plain-1.jpg', 'photos/plain-2.jpg'];
     for (const [i, key] of keys.entries()) {
@@ -276,6 +297,14 @@ maybe('local stack web page in headless Chromium', () => {
       await unicode.waitFor();
     }
     expect(await unicode.locator('.model-name').textContent()).toBe(TEST_MODEL_ID);
+    // An ancestor of the best label finds it too ("dog" finds every breed).
+    const ancestor = imagenetHierarchy().ancestors(docs.get(`${prefix}photos/a b+c.jpg.json`)!.labels![0]!.id)[0]!.name;
+    await filtered.fill('#label-filter', ancestor);
+    await filtered.press('#label-filter', 'Enter');
+    await filtered.waitForFunction((l) => (globalThis as unknown as { document: { getElementById(id: string): { textContent: string } } }).document.getElementById('recent-summary').textContent.includes(l), ancestor);
+    const byAncestor = await filtered.locator('#recent .key').allTextContents();
+    expect(byAncestor).toContain('photos/a b+c.jpg');
+    expect(byAncestor).toEqual([...docs.values()].filter((d) => matchesLabel(d, ancestor)).map((d) => d.key).sort((a, b) => newestFirst.indexOf(a) - newestFirst.indexOf(b)));
     await filtered.close();
     await page.close();
   }, 120_000);

@@ -21,6 +21,15 @@ describe('matchesLabel', () => {
     expect(matchesLabel(doc('k', ['tabby, tabby cat', 'tiger cat']), q)).toBe(want);
   });
 
+  test('matches WordNet ancestors of the best label by name, alias or id, and stored parents', () => {
+    const collie = { ...doc('k', []), labels: [{ rank: 1, index: 231, id: 'n02106030', name: 'collie', score: 0.3 }, { rank: 2, index: 281, id: 'n02123045', name: 'tabby, tabby cat', score: 0.2 }] };
+    expect(['dog', 'Canis familiaris', 'n02084071', 'animal', 'mammal'].map((q) => matchesLabel(collie, q))).toEqual([true, true, true, true, true]);
+    // Only the best label's ancestors: the second-best tabby does not make it a cat; "do" is not a name.
+    expect(['domestic cat', 'do', 'vehicle'].map((q) => matchesLabel(collie, q))).toEqual([false, false, false]);
+    const withParents = { ...doc('k', ['something']), parents: [{ rank: 1, id: 'n02121808', name: 'domestic cat', score: 0.6 }] };
+    expect([matchesLabel(withParents, 'Domestic Cat'), matchesLabel(withParents, 'domestic')]).toEqual([true, false]);
+  });
+
   test('an error result matches its code exactly', () => {
     const d = doc('k', { code: 'CORRUPT_IMAGE' });
     expect([matchesLabel(d, 'corrupt_image'), matchesLabel(d, 'CORRUPT'), matchesLabel(d, 'tabby')]).toEqual([true, false, false]);
