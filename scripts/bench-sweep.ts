@@ -102,7 +102,7 @@ const standIn: BatchClassifier = {
   preprocessConfig: IMAGENET_PREPROCESS,
   prepare: async () => ({ tensors: [new Float32Array(2)], decodeMs: 0, preprocessMs: 0 }),
   infer: async (tensors) => tensors.map(() => new Float32Array([0.25, 0.75])),
-  labelsFor: () => [{ rank: 1, index: 1, id: 'n00000001', name: 'stand-in', score: 0.75 }],
+  answerFor: () => ({ labels: [{ rank: 1, index: 1, id: 'n00000001', name: 'stand-in', score: 0.75 }], parents: [] }),
   dispose: async () => undefined,
 };
 
