@@ -4,8 +4,8 @@
  */
 export { createClassifyApiHandler } from './classify-api/handler.js';
 export { createS3TaggerHandler } from './s3-tagger/handler.js';
-export { isOwnOutput, readConfig, type FunctionConfig } from './shared/config.js';
-export type { FunctionDeps, HandlerClassifier } from './shared/deps.js';
-export { createObservability } from './shared/middleware.js';
-export { wholeNumberParam } from './shared/query.js';
-export { labelAll } from './shared/worker.js';
+export { isOwnOutput, readConfig, type FunctionConfig } from './common/config.js';
+export type { FunctionDeps, HandlerClassifier } from './common/deps.js';
+export { createObservability } from './common/middleware.js';
+export { wholeNumberParam } from './common/query.js';
+export { labelAll } from './common/worker.js';

@@ -20,7 +20,7 @@ export function ortThreadsFor(memoryMb: number): number {
   return Math.min(MAX_LAMBDA_VCPUS, Math.max(1, Math.round(memoryMb / MB_PER_VCPU)));
 }
 
-/** The environment a classifying function reads its session options from (functions/shared/model.ts). */
+/** The environment a classifying function reads its session options from (functions/common/model.ts). */
 export function sessionEnvironment(memoryMb: number, ortThreads?: number): Record<string, string> {
   return { ORT_THREADS: String(ortThreads ?? ortThreadsFor(memoryMb)) };
 }

@@ -28,8 +28,8 @@ function widen(b: crypto.BinaryLike | null): Buffer | null {
 function patchDes(): void {
   if (cipherPatched) return;
   cipherPatched = true;
-  const cipher = crypto.createCipheriv.bind(crypto) as (alg: string, key: unknown, iv: unknown) => crypto.Cipher;
-  const decipher = crypto.createDecipheriv.bind(crypto) as (alg: string, key: unknown, iv: unknown) => crypto.Decipher;
+  const cipher = crypto.createCipheriv.bind(crypto) as (alg: string, key: unknown, iv: unknown) => crypto.Cipheriv;
+  const decipher = crypto.createDecipheriv.bind(crypto) as (alg: string, key: unknown, iv: unknown) => crypto.Decipheriv;
   const des = (alg: string): boolean => alg.toLowerCase() === 'des';
   Object.assign(crypto, {
     createCipheriv: (alg: string, key: crypto.BinaryLike, iv: crypto.BinaryLike | null) =>

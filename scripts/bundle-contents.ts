@@ -1,6 +1,6 @@
 /**
  * What each deployed Lambda bundle contains: esbuild with the options of
- * infra/constructs/classifier-function.ts (CJS, node22, minified, onnxruntime-node external; the
+ * infra/constructs/classifier-function.ts (CJS, node24, minified, onnxruntime-node external; the
  * source map left out of the sizes), then the output bytes grouped by npm package.
  *
  *   npm run bundle-contents            # a table per function
@@ -30,7 +30,7 @@ async function bundle(entry: string): Promise<{ total: number; byPackage: Map<st
     bundle: true,
     platform: 'node',
     format: 'cjs',
-    target: 'node22',
+    target: 'node24',
     minify: true,
     external: ['onnxruntime-node'],
     banner: { js: 'const __importMetaUrl = require("url").pathToFileURL(__filename).href;' },

@@ -4,7 +4,7 @@
  * its layers (in template order, later ones overwriting earlier ones, as Lambda extracts them) to
  * `<root>/opt`, and the handler named in the template is loaded in a fresh `node` process whose
  * cwd is `<root>/var/task`, with a clean environment and the runtime's NODE_PATH
- * (`/opt/nodejs/node22/node_modules:/opt/nodejs/node_modules:/var/runtime/node_modules:/var/runtime:/var/task`,
+ * (`/opt/nodejs/node24/node_modules:/opt/nodejs/node_modules:/var/runtime/node_modules:/var/runtime:/var/task`,
  * each under `<root>`). `<root>/var/runtime/node_modules` stands for the AWS SDK v3 the Lambda
  * runtime ships; it is left empty because the bundles carry their own SDK clients (the functions'
  * `externalModules` is only `onnxruntime-node`, which the onnxruntime layer supplies).
@@ -101,8 +101,8 @@ export function layOutFunction(fn: AssemblyFunction, root: string): LambdaLayout
   return { root, task, opt, runtime, codeBytes, bytes: codeBytes + directoryBytes(opt) };
 }
 
-/** NODE_PATH as the Lambda Node.js 22 runtime sets it, with every folder under the layout's root. */
-export function lambdaNodePath(l: LambdaLayout, nodeMajor = 22): string {
+/** NODE_PATH as the Lambda Node.js 24 runtime sets it, with every folder under the layout's root. */
+export function lambdaNodePath(l: LambdaLayout, nodeMajor = 24): string {
   return [
     path.join(l.opt, `nodejs/node${nodeMajor}/node_modules`),
     path.join(l.opt, 'nodejs/node_modules'),

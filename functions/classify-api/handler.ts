@@ -6,8 +6,8 @@ import middy from '@middy/core';
 import httpHeaderNormalizer from '@middy/http-header-normalizer';
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
 
-import { defaultDeps, type FunctionDeps } from '../shared/deps.js';
-import { httpErrors, observability } from '../shared/middleware.js';
+import { defaultDeps, type FunctionDeps } from '../common/deps.js';
+import { httpErrors, observability } from '../common/middleware.js';
 import { route } from './routes.js';
 
 /** Builds the handler over injected deps (tests, local stack). */

@@ -9,11 +9,11 @@ import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from '
 
 import { InvalidArgumentError } from '../../core/errors.js';
 import { parseLabelOptions } from '../../core/hierarchy/options.js';
-import type { FunctionDeps } from '../shared/deps.js';
+import type { FunctionDeps } from '../common/deps.js';
 import { fetchObject } from '../../labelling/label-object.js';
 import { isValidObjectKey } from '../../labelling/events.js';
-import { HttpError } from '../shared/middleware.js';
-import { wholeNumberParam } from '../shared/query.js';
+import { HttpError } from '../common/middleware.js';
+import { wholeNumberParam } from '../common/query.js';
 import { readResult, resultKey } from '../../labelling/results.js';
 
 type Response = APIGatewayProxyStructuredResultV2;

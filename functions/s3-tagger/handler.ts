@@ -6,10 +6,10 @@ import { BatchProcessor, EventType, processPartialResponse } from '@aws-lambda-p
 import middy from '@middy/core';
 import type { Context, S3Event, SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
 
-import { defaultDeps, type FunctionDeps } from '../shared/deps.js';
+import { defaultDeps, type FunctionDeps } from '../common/deps.js';
 import { isS3TestEvent, refsFromS3Event, refsFromSqsRecord } from '../../labelling/events.js';
-import { observability } from '../shared/middleware.js';
-import { labelAll } from '../shared/worker.js';
+import { observability } from '../common/middleware.js';
+import { labelAll } from '../common/worker.js';
 
 type TaggerEvent = S3Event | SQSEvent | { Event: 's3:TestEvent' };
 

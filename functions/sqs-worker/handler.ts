@@ -7,10 +7,10 @@ import { BatchProcessor, EventType, processPartialResponse } from '@aws-lambda-p
 import middy from '@middy/core';
 import type { Context, SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
 
-import { defaultDeps, type FunctionDeps } from '../shared/deps.js';
+import { defaultDeps, type FunctionDeps } from '../common/deps.js';
 import { refsFromSqsRecord } from '../../labelling/events.js';
-import { observability } from '../shared/middleware.js';
-import { labelAll } from '../shared/worker.js';
+import { observability } from '../common/middleware.js';
+import { labelAll } from '../common/worker.js';
 
 /** Builds the handler over injected deps (tests, local stack). */
 export function createSqsWorkerHandler(deps: FunctionDeps) {

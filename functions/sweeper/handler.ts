@@ -12,10 +12,10 @@ import { createBatchClient, createSqsClient } from '../../labelling/aws-clients.
 import type { BacklogSinks } from '../../labelling/backlog-dispatch.js';
 import { plannerOptionsFromEnv } from '../../labelling/planner.js';
 import { sweepBacklog } from '../../labelling/sweep.js';
-import { s3ClientFromEnv } from '../shared/clients.js';
-import { DEFAULT_MODEL_ID, readConfig } from '../shared/config.js';
-import type { FunctionDeps } from '../shared/deps.js';
-import { createObservability, observability } from '../shared/middleware.js';
+import { s3ClientFromEnv } from '../common/clients.js';
+import { DEFAULT_MODEL_ID, readConfig } from '../common/config.js';
+import type { FunctionDeps } from '../common/deps.js';
+import { createObservability, observability } from '../common/middleware.js';
 import { awsBatchSubmitter, sqsJobQueue } from './sinks.js';
 
 /** Share of the invocation's remaining time the listing may use; the rest is for the dispatch and the cursor write. */

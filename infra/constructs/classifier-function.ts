@@ -42,8 +42,11 @@ export interface ClassifierFunctionProps {
   readonly metricsNamespace: string;
 }
 
-/** Functions run on Amazon Linux 2023 (glibc 2.34): onnxruntime-node 1.30 needs glibc >= 2.28. */
-export const FUNCTION_RUNTIME = lambda.Runtime.NODEJS_22_X;
+/**
+ * Node.js 24 (LTS) on Amazon Linux 2023 (glibc 2.34; onnxruntime-node 1.30 needs glibc >= 2.28).
+ * Pinned rather than NODEJS_LATEST so that a CDK upgrade never moves the runtime untested.
+ */
+export const FUNCTION_RUNTIME = lambda.Runtime.NODEJS_24_X;
 
 export class ClassifierFunction extends Construct {
   readonly fn: nodejs.NodejsFunction;
@@ -98,7 +101,7 @@ export class ClassifierFunction extends Construct {
       },
       bundling: {
         format: nodejs.OutputFormat.CJS,
-        target: 'node22',
+        target: 'node24',
         // Supplied by the onnxruntime layer (native binaries cannot be bundled).
         externalModules: ['onnxruntime-node'],
         forceDockerBundling: false,
@@ -115,8 +118,8 @@ export class ClassifierFunction extends Construct {
       ['AwsSolutions-IAM5[Resource::*]', 'X-Ray tracing: xray:PutTraceSegments and xray:PutTelemetryRecords support no resource-level permissions, AWS requires Resource "*".'],
       [`AwsSolutions-IAM5[Resource::<${Stack.of(this).getLogicalId(this.logGroup.node.defaultChild as CfnResource)}.Arn>:*]`,
         'The log group ARN attribute ends in ":*" so that Lambda can create log streams, whose names it picks at run time, in this one log group.'],
-      ['AwsSolutions-L1', 'Pinned to nodejs22.x (LTS, Amazon Linux 2023): the project is built and tested on Node 20/22, and onnxruntime-node 1.30 needs glibc >= 2.28. Move to nodejs24.x after testing there.'],
-      ['Serverless-LambdaLatestVersion', 'Same as AwsSolutions-L1: nodejs22.x is pinned deliberately.'],
+      ['AwsSolutions-L1', 'Pinned to nodejs24.x (the latest LTS runtime, Amazon Linux 2023), the Node version the tests run on; pinned so that a CDK upgrade never moves it untested.'],
+      ['Serverless-LambdaLatestVersion', 'Same as AwsSolutions-L1: nodejs24.x is pinned deliberately.'],
     ]);
   }
 }

@@ -89,7 +89,7 @@ export class ModelPackaging extends Construct {
     this.runtimeLayer = new lambda.LayerVersion(this, 'OnnxruntimeLayer', {
       code: lambda.Code.fromAsset(runtime.dir),
       compatibleArchitectures: [arch],
-      compatibleRuntimes: [lambda.Runtime.NODEJS_22_X, lambda.Runtime.NODEJS_20_X],
+      compatibleRuntimes: [lambda.Runtime.NODEJS_24_X, lambda.Runtime.NODEJS_22_X],
       description: `onnxruntime-node ${runtime.version} for linux ${props.architecture}`,
     });
     this.environment = { MODEL_ID: props.modelId };

@@ -1,6 +1,6 @@
 /**
- * The fuzzer's seed corpus, built at run time (no image is committed): the real photos of the
- * workplace's shared folder, and variants made from them with sharp (a devDependency),
+ * The fuzzer's seed corpus, built at run time from the photos committed in test/fixtures/photos
+ * (or FUZZ_IMAGES), and variants made from them with sharp (a devDependency),
  * libjpeg-turbo's `cjpeg`/`jpegtran` when installed, and small hand-written encoders (BMP, and
  * header patches for what no local tool writes, such as 12-bit or YCCK JPEGs). A tool that is
  * missing only drops its variants; {@link CorpusReport.skipped} says which and why.
@@ -208,7 +208,7 @@ export async function buildCorpus(opts: CorpusOptions = {}): Promise<CorpusRepor
 
   const dir = opts.images ?? imagesDir();
   const photos = dir ? readdirSync(dir).filter((f) => /\.(jpe?g|png)$/i.test(f)).sort() : [];
-  if (!dir) skipped.push('real photos (no shared images folder; set FUZZ_IMAGES)');
+  if (!dir) skipped.push('real photos (no photos folder found; set FUZZ_IMAGES)');
   for (const f of photos) {
     const bytes = new Uint8Array(readFileSync(path.join(dir!, f)));
     if (/\.jpe?g$/i.test(f) && opts.fullSize !== false) add('jpeg', `photo:${f}`, bytes, 0.5);

@@ -1,5 +1,5 @@
 /**
- * The onnxruntime layer's native files against the Lambda Node.js 22 runtime (Amazon Linux 2023:
+ * The onnxruntime layer's native files against the Lambda Node.js 24 runtime (Amazon Linux 2023:
  * glibc 2.34, libstdc++ of GCC 11, i.e. GLIBCXX 3.4.29 and CXXABI 1.3.13), for both
  * architectures: every symbol version they need must exist there, or the require fails at
  * cold start with "version `GLIBC_2.xx' not found".

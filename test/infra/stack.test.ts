@@ -54,11 +54,11 @@ describe('storage', () => {
 });
 
 describe('functions', () => {
-  it('bundles the four handlers as Node 22 CJS with tracing, JSON logs and the env contract', () => {
+  it('bundles the four handlers as Node 24 CJS with tracing, JSON logs and the env contract', () => {
     const fns = ofType('AWS::Lambda::Function').filter(([id]) => !id.startsWith('BucketNotificationsHandler'));
     expect(fns).toHaveLength(4);
     for (const [, f] of fns) {
-      expect(f.Properties).toMatchObject({ Runtime: 'nodejs22.x', Handler: 'index.handler', Architectures: ['x86_64'], TracingConfig: { Mode: 'Active' } });
+      expect(f.Properties).toMatchObject({ Runtime: 'nodejs24.x', Handler: 'index.handler', Architectures: ['x86_64'], TracingConfig: { Mode: 'Active' } });
       expect(f.Properties.LoggingConfig).toMatchObject({ LogFormat: 'JSON' });
     }
     const tagger = resources[logicalId(s.stack.tagger.fn)].Properties;

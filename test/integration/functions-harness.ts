@@ -10,9 +10,9 @@ import { deflateSync, crc32 } from 'node:zlib';
 import sharp from 'sharp';
 
 import { Classifier } from '../../core/classifier.js';
-import { readConfig, type FunctionConfig } from '../../functions/shared/config.js';
-import type { FunctionDeps, HandlerClassifier } from '../../functions/shared/deps.js';
-import { createObservability } from '../../functions/shared/middleware.js';
+import { readConfig, type FunctionConfig } from '../../functions/common/config.js';
+import type { FunctionDeps, HandlerClassifier } from '../../functions/common/deps.js';
+import { createObservability } from '../../functions/common/middleware.js';
 import { testModelPath } from '../helpers/models.js';
 import { PHOTOS_DIR, SYNSET_PATH } from '../helpers/paths.js';
 

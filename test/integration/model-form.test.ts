@@ -11,7 +11,7 @@ import path from 'node:path';
 import { Classifier } from '../../core/classifier.js';
 import { decodeModel } from '../../core/model-builder/onnx-reader.js';
 import type { Label } from '../../core/types.js';
-import { resolveModelOptions } from '../../functions/shared/model.js';
+import { resolveModelOptions } from '../../functions/common/model.js';
 import { buildModelForm, withoutInitializerInputs } from '../../layers/build-model-form.js';
 import { buildModelLayer } from '../../layers/build-model-layer.js';
 import { OPTIMIZED_DATA_FILE, OPTIMIZED_MODEL_FILE, modelFormDir, readModelForm } from '../../layers/model-form.js';

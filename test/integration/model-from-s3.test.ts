@@ -6,7 +6,7 @@ import { PutObjectCommand } from '@aws-sdk/client-s3';
 
 import { InvalidArgumentError } from '../../core/errors.js';
 import { downloadOnce } from '../../labelling/download-once.js';
-import { resolveModelOptions } from '../../functions/shared/model.js';
+import { resolveModelOptions } from '../../functions/common/model.js';
 import { startLocalS3, type LocalS3 } from '../helpers/s3.js';
 
 // Models too big for a layer come from S3 to /tmp at cold start (functions) or job start (batch).

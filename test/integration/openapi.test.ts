@@ -2,7 +2,7 @@ import { readFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 
-import { STATUS_BY_CODE } from '../../functions/shared/middleware.js';
+import { STATUS_BY_CODE } from '../../functions/common/middleware.js';
 import { REPO_ROOT } from '../helpers/paths.js';
 
 // js-yaml comes with the dev toolchain (eslint); the document is plain YAML 1.2.
