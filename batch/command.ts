@@ -6,7 +6,7 @@
  * 3 some objects were left without a result, or storage was unreachable for the whole run
  *   (STORAGE_UNAVAILABLE; see the manifest, rerun);
  * 143 stopped by SIGTERM/SIGINT before the end (rerun to finish: finished work is kept);
- * 2 bad arguments; 1 any other error.
+ * 2 bad arguments or no AWS credentials (NO_CREDENTIALS); 1 any other error.
  */
 import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
@@ -258,7 +258,7 @@ export function registerBatchCommand(program: Command): Command {
         // STORAGE_UNAVAILABLE / exit 3 (a rerun retries), not an internal error.
         const e = codeOf(isTransientS3Error(err) && !(err instanceof TransientStorageError) ? new TransientStorageError(`the run's S3 requests (${flags.endpoint ?? 'AWS'})`, err) : err);
         console.error(`[batch] ${e.code}: ${e.message}`);
-        process.exitCode = e.code === 'INVALID_ARGUMENT' ? 2 : e.code === 'STORAGE_UNAVAILABLE' ? EXIT_SOME_FAILED : 1;
+        process.exitCode = e.code === 'INVALID_ARGUMENT' || e.code === 'NO_CREDENTIALS' ? 2 : e.code === 'STORAGE_UNAVAILABLE' ? EXIT_SOME_FAILED : 1;
       } finally {
         process.off('SIGTERM', onSignal);
         process.off('SIGINT', onSignal);

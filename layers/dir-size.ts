@@ -3,7 +3,7 @@ import path from 'node:path';
 
 /**
  * Unzipped size of a folder, bytes: the sum of its regular files (what Lambda counts
- * against the 250 MB limit). Symbolic links are not followed. Synchronous because CDK
+ * against the 250 MiB limit). Symbolic links are not followed. Synchronous because CDK
  * constructs, which call it, cannot await.
  */
 export function directoryBytes(dir: string): number {

@@ -82,7 +82,7 @@ export interface LambdaLayout {
   readonly opt: string;
   /** `<root>/var/runtime` (the runtime; its node_modules stands for the runtime's SDK). */
   readonly runtime: string;
-  /** Unzipped bytes: code asset + layers (Lambda's 250 MB limit counts these together). */
+  /** Unzipped bytes: code asset + layers (Lambda's 250 MiB limit counts these together). */
   readonly bytes: number;
   readonly codeBytes: number;
 }

@@ -1,7 +1,7 @@
 /**
  * A non-default deployment in one synth: arm64, an existing bucket, a Cognito-authorised API
  * with CORS, no GPU path, alarm e-mail, and a generated ResNet-152 of the zoo's size, which
- * does not fit Lambda's 250 MB with onnxruntime and must ship as an S3 artefact.
+ * does not fit Lambda's 250 MiB with onnxruntime and must ship as an S3 artefact.
  */
 import { statSync } from 'node:fs';
 import path from 'node:path';

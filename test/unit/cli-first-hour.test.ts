@@ -13,7 +13,7 @@ import type { BatchSummary } from '../../batch/types.js';
 import { expandInputs } from '../../cli/inputs.js';
 import { offlineRoutes } from '../../cli/offline.js';
 import { InvalidModelError } from '../../core/errors.js';
-import { TransientStorageError } from '../../labelling/errors.js';
+import { isTransientS3Error, TransientStorageError } from '../../labelling/errors.js';
 
 describe('expandInputs', () => {
   it('lists a file named by a folder, a glob and its own path once, where it first appears', async () => {
@@ -93,6 +93,22 @@ describe('batch wording', () => {
 
   it('a run that labelled something keeps its rates', () => {
     expect(formatSummary(summary({ done: 2, skipped: 2, imagesPerSecond: 3 }))).toMatch(/= 3 img\/s end to end/);
+  });
+
+  it('no AWS credentials at all: NO_CREDENTIALS with what to set, not INTERNAL and not a storage outage', async () => {
+    const saved = { ...process.env };
+    for (const k of Object.keys(process.env)) if (k.startsWith('AWS_')) delete process.env[k];
+    Object.assign(process.env, { AWS_CONFIG_FILE: '/nonexistent/config', AWS_SHARED_CREDENTIALS_FILE: '/nonexistent/credentials', AWS_EC2_METADATA_DISABLED: 'true' });
+    try {
+      const { S3Client, ListObjectsV2Command } = await import('@aws-sdk/client-s3');
+      const err: unknown = await new S3Client({ region: 'us-east-1' }).send(new ListObjectsV2Command({ Bucket: 'b' })).catch((e: unknown) => e);
+      expect(isTransientS3Error(err)).toBe(false);
+      const e = codeOf(err);
+      expect(e.code).toBe('NO_CREDENTIALS');
+      expect(e.message).toMatch(/AWS_PROFILE .*--endpoint/);
+    } finally {
+      process.env = saved;
+    }
   });
 
   it('a storage failure says a rerun retries it, not that the event will be retried', () => {
