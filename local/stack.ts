@@ -149,9 +149,9 @@ export async function startLocalStack(opts: LocalStackOptions = {}): Promise<Loc
   const offThread = classifier instanceof Classifier && (opts.decodeWorkers ?? 2) > 0 ? await decodeOffThread(classifier, { workers: opts.decodeWorkers ?? 2 }) : null;
 
   await mkdir(dataDir, { recursive: true });
-  // CORS lets the web page PUT to the presigned URL on the S3 port (another origin).
+  // CORS lets the web page POST its presigned upload to the S3 port (another origin).
   const cors =
-    '<CORSConfiguration><CORSRule><AllowedOrigin>*</AllowedOrigin><AllowedMethod>PUT</AllowedMethod><AllowedMethod>GET</AllowedMethod>' +
+    '<CORSConfiguration><CORSRule><AllowedOrigin>*</AllowedOrigin><AllowedMethod>POST</AllowedMethod><AllowedMethod>PUT</AllowedMethod><AllowedMethod>GET</AllowedMethod>' +
     '<AllowedMethod>HEAD</AllowedMethod><AllowedHeader>*</AllowedHeader><ExposeHeader>ETag</ExposeHeader></CORSRule></CORSConfiguration>';
   const s3rver = s3rverCompat(new S3rver({ address: host, port: opts.s3Port ?? 4568, directory: dataDir, silent: !opts.verbose, configureBuckets: [{ name: bucket, configs: [cors] }] }));
   const s3Port = (await s3rver.run()).port;

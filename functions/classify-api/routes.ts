@@ -4,7 +4,7 @@
  */
 import { randomUUID } from 'node:crypto';
 
-import { PutObjectCommand } from '@aws-sdk/client-s3';
+import type { PresignedPostOptions } from '@aws-sdk/s3-presigned-post';
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
 
 import { InvalidArgumentError } from '../../core/errors.js';
@@ -131,30 +131,50 @@ function safeName(name: unknown): string {
   return Array.from(s).slice(-100).join('') || 'image';
 }
 
-/** POST /uploads: `{filename?, contentType?}` → presigned PUT URL under UPLOADS_PREFIX. */
+/**
+ * POST /uploads: `{filename?, contentType?}` → a presigned POST (URL + form fields) under
+ * UPLOADS_PREFIX. Its policy bounds what S3 accepts to what the labeller reads: 1 to
+ * MAX_OBJECT_BYTES bytes (larger objects only ever get IMAGE_TOO_LARGE) and a Content-Type that
+ * starts with `image/`. Without `contentType` the caller adds the `Content-Type` field itself.
+ */
 export async function createUpload(event: APIGatewayProxyEventV2, deps: FunctionDeps): Promise<Response> {
   const { config } = deps;
   if (config.inputBucket === undefined) throw new Error('INPUT_BUCKET is not configured');
   const body = parseJson(event);
-  const contentType = typeof body.contentType === 'string' ? body.contentType.toLowerCase() : 'application/octet-stream';
-  if (contentType !== 'application/octet-stream' && !contentType.startsWith('image/')) {
-    throw new HttpError(415, 'UNSUPPORTED_MEDIA_TYPE', `contentType ${contentType} is not an image type.`);
+  const contentType = typeof body.contentType === 'string' ? body.contentType.toLowerCase() : undefined;
+  if (contentType !== undefined && !/^image\/[a-z0-9.+-]+$/.test(contentType)) {
+    throw new HttpError(415, 'UNSUPPORTED_MEDIA_TYPE', `contentType ${JSON.stringify(contentType)} is not an image type; send image/jpeg, image/png, image/webp or another image/* type.`);
   }
   const day = new Date().toISOString().slice(0, 10);
   const key = `${config.uploadsPrefix}${day}/${randomUUID()}-${safeName(body.filename)}`;
-  const command = new PutObjectCommand({ Bucket: config.inputBucket, Key: key, ContentType: contentType });
   // Loaded on first use: most containers never presign, and their cold start need not load it.
-  const { getSignedUrl } = await import('@aws-sdk/s3-request-presigner');
-  const uploadUrl = await getSignedUrl(deps.s3, command, { expiresIn: config.uploadUrlTtl });
+  const { createPresignedPost } = await import('@aws-sdk/s3-presigned-post');
+  const { url, fields } = await createPresignedPost(deps.s3, {
+    Bucket: config.inputBucket,
+    Key: key,
+    Conditions: uploadConditions(config.uploadsPrefix, config.maxObjectBytes),
+    Fields: contentType === undefined ? {} : { 'Content-Type': contentType },
+    Expires: config.uploadUrlTtl,
+  });
   return json(201, {
     bucket: config.inputBucket,
     key,
-    uploadUrl,
-    method: 'PUT',
-    headers: { 'content-type': contentType },
+    url,
+    method: 'POST',
+    fields,
+    maxBytes: config.maxObjectBytes,
     expiresIn: config.uploadUrlTtl,
     resultPath: `/results/${encodeURIComponent(key)}`,
   });
+}
+
+/** The upload policy's own conditions (the SDK adds the exact key, bucket and signing fields). */
+export function uploadConditions(uploadsPrefix: string, maxBytes: number): NonNullable<PresignedPostOptions['Conditions']> {
+  return [
+    ['content-length-range', 1, maxBytes],
+    ['starts-with', '$Content-Type', 'image/'],
+    ['starts-with', '$key', uploadsPrefix],
+  ];
 }
 
 /** GET /results/{key}: the stored result document of an object in the input bucket. */

@@ -25,7 +25,7 @@ export interface FunctionConfig {
   maxObjectBytes: number;
   /** Largest decoded request body of the API, in bytes (`MAX_BODY_BYTES`). @default 6,000,000 (Lambda's synchronous payload limit is 6 MB including the event envelope) */
   maxBodyBytes: number;
-  /** Presigned upload URL lifetime in seconds (`UPLOAD_URL_TTL`). @default 900 */
+  /** Lifetime of a presigned upload's policy in seconds (`UPLOAD_URL_TTL`); S3 checks it when the upload starts. @default 300 */
   uploadUrlTtl: number;
   /** SQS queue for the sweeper's fan-out (`QUEUE_URL`). */
   queueUrl: string | undefined;
@@ -64,7 +64,7 @@ export function readConfig(env: NodeJS.ProcessEnv = process.env): FunctionConfig
     topK: int(env, 'TOP_K', 5),
     maxObjectBytes: int(env, 'MAX_OBJECT_BYTES', DEFAULT_MAX_BYTES),
     maxBodyBytes: int(env, 'MAX_BODY_BYTES', 6_000_000),
-    uploadUrlTtl: int(env, 'UPLOAD_URL_TTL', 900),
+    uploadUrlTtl: int(env, 'UPLOAD_URL_TTL', 300),
     queueUrl: str(env, 'QUEUE_URL'),
     sweepMaxList: int(env, 'SWEEP_MAX_LIST', 1_000_000),
     sweepMaxSeconds: int(env, 'SWEEP_MAX_SECONDS', 180),

@@ -1,8 +1,8 @@
 /* The local stack's page: model facts (GET /model), classification of dropped, chosen or pasted
  * images (POST /classify, with the page's own DetectLabels options such as ?minConfidence=20), the optional S3 upload followed until the s3-tagger has written its tags
- * and result (POST /uploads, PUT, GET /objects/{key}), and the stored results (GET /recent).
+ * and result (POST /uploads, the presigned POST to S3, GET /objects/{key}), and the stored results (GET /recent).
  * Plain browser JavaScript, no dependencies: the stack runs offline. */
-/* global document, window, fetch, URL, URLSearchParams, setTimeout */
+/* global document, window, fetch, FormData, URL, URLSearchParams, setTimeout */
 'use strict';
 
 const $ = (id) => document.getElementById(id);
@@ -152,6 +152,13 @@ async function classify(file, viaS3, c) {
 
 // ---- upload to S3 and follow the s3-tagger ----------------------------------------------------
 
+/** S3's XML error (e.g. EntityTooLarge) as an Error with its code and HTTP status. */
+async function s3Error(res) {
+  const text = await res.text();
+  const tag = (t) => (new RegExp('<' + t + '>([^<]*)</' + t + '>').exec(text) || [])[1];
+  return Object.assign(new Error(tag('Message') || 'S3 answered HTTP ' + res.status), { code: tag('Code') || 'UPLOAD_FAILED', status: res.status });
+}
+
 async function upload(file, type, c) {
   const box = el('div', { className: 's3' }, el('h4', {}, 'S3'));
   const steps = el('ol', { className: 'steps' });
@@ -166,13 +173,20 @@ async function upload(file, type, c) {
   if (!up.ok) return void box.append(errorBox(up.body.error, up.status));
   const { bucket, key } = up.body;
   step(['Key ', el('code', { className: 'key' }, key), ' in bucket ', el('code', {}, bucket)]);
+  if (file.size > up.body.maxBytes) {
+    return void box.append(errorBox({ code: 'UPLOAD_TOO_LARGE', message: 'The file is ' + bytes(file.size) + '; uploads are limited to ' + bytes(up.body.maxBytes) + ', the largest object the labeller reads.' }, 0));
+  }
   const sending = step(['Uploading…']);
   try {
-    const put = await fetch(up.body.uploadUrl, { method: 'PUT', headers: up.body.headers, body: file });
-    if (!put.ok) throw new Error('S3 answered HTTP ' + put.status);
+    // The presigned POST's policy fields first, the file last, as S3 requires.
+    const form = new FormData();
+    for (const [name, value] of Object.entries(up.body.fields)) form.append(name, value);
+    form.append('file', file, c.name);
+    const post = await fetch(up.body.url, { method: 'POST', body: form });
+    if (!post.ok) throw await s3Error(post);
   } catch (err) {
     sending.remove();
-    return void box.append(errorBox({ code: 'UPLOAD_FAILED', message: err.message }, 0));
+    return void box.append(errorBox({ code: err.code || 'UPLOAD_FAILED', message: err.message }, err.status || 0));
   }
   sending.remove();
   const seen = { object: false, tags: false };

@@ -151,7 +151,7 @@ test('classify-api: an HTTP API v2 event with a base64 binary body answers 200 w
   const [cold, warm, presigned] = ok(report) as Array<{ statusCode: number; body: string }>;
   // The presigned upload goes to the stack's bucket under the uploads prefix (INPUT_BUCKET, UPLOADS_PREFIX from the template).
   expect(presigned!.statusCode).toBe(201);
-  expect(JSON.parse(presigned!.body)).toMatchObject({ bucket: BUCKET, key: expect.stringMatching(/^uploads\/.*big-photo\.jpg$/), method: 'PUT' });
+  expect(JSON.parse(presigned!.body)).toMatchObject({ bucket: BUCKET, key: expect.stringMatching(/^uploads\/.*big-photo\.jpg$/), method: 'POST' });
   const results = [cold!, warm!];
   for (const r of results) {
     expect(r.statusCode).toBe(200);

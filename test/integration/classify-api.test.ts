@@ -1,6 +1,6 @@
 import { counting, testClassifier, testDeps, catJpeg, gradientJpeg, truncatedJpeg, TEXT_BYTES, pixelBombPng, TEST_MODEL_ID } from './functions-harness.js';
 
-import { PutObjectCommand, GetObjectCommand } from '@aws-sdk/client-s3';
+import { PutObjectCommand, HeadObjectCommand } from '@aws-sdk/client-s3';
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2, Context, S3Event } from 'aws-lambda';
 
 import type { Classifier } from '../../core/classifier.js';
@@ -30,6 +30,27 @@ async function call(spec: HttpSpec): Promise<{ status: number; body: Record<stri
   return { status: res.statusCode ?? 0, body: JSON.parse(res.body ?? '{}') as Record<string, unknown>, headers: res.headers ?? {} };
 }
 const errorCode = (b: Record<string, unknown>) => (b.error as { code: string }).code;
+
+interface Upload { bucket: string; key: string; url: string; method: string; fields: Record<string, string>; maxBytes: number; expiresIn: number; resultPath: string }
+
+async function createUpload(request: { filename?: string; contentType?: string }): Promise<Upload> {
+  const created = await call({ method: 'POST', path: '/uploads', headers: { 'content-type': 'application/json' }, body: JSON.stringify(request) });
+  expect(created.status).toBe(201);
+  return created.body as unknown as Upload;
+}
+
+/** Sends the upload as a browser form does: the presigned fields (with `change` applied), then the file. */
+async function postUpload(upload: Upload, bytes: Buffer, change: Record<string, string | undefined> = {}): Promise<{ status: number; body: string }> {
+  const form = new FormData();
+  const fields: Record<string, string | undefined> = { ...upload.fields, ...change };
+  for (const [name, value] of Object.entries(fields)) if (value !== undefined) form.append(name, value);
+  form.append('file', new Blob([bytes]), 'upload');
+  const res = await fetch(upload.url, { method: 'POST', body: form });
+  return { status: res.status, body: await res.text() };
+}
+
+/** The text of an S3 error document's element. */
+const xml = (doc: string, element: string): string | undefined => new RegExp(`<${element}>([^<]*)</${element}>`).exec(doc)?.[1];
 
 describe('classify-api (HTTP API payload v2)', () => {
   test('binary body (base64-encoded by API Gateway) → top-5 matching a direct classification', async () => {
@@ -121,22 +142,31 @@ describe('classify-api (HTTP API payload v2)', () => {
     expect([r.status, errorCode(r.body)]).toEqual([405, 'METHOD_NOT_ALLOWED']);
   });
 
-  test('presigned upload flow: POST /uploads → PUT → s3-tagger → GET /results/{key}', async () => {
-    const created = await call({ method: 'POST', path: '/uploads', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ filename: 'Big Photo ü.jpg', contentType: 'image/jpeg' }) });
-    expect(created.status).toBe(201);
-    const { uploadUrl, key, bucket, resultPath } = created.body as { uploadUrl: string; key: string; bucket: string; resultPath: string };
-    expect(bucket).toBe(BUCKET);
+  test('presigned upload flow: POST /uploads → browser POST → s3-tagger → GET /results/{key}', async () => {
+    const created = await createUpload({ filename: 'Big Photo ü.jpg', contentType: 'image/jpeg' });
+    const { url, fields, key, bucket, resultPath, method, maxBytes, expiresIn } = created;
+    expect([bucket, method, maxBytes, expiresIn]).toEqual([BUCKET, 'POST', 50 * 1024 * 1024, 300]);
     expect(key).toMatch(/^uploads\/\d{4}-\d{2}-\d{2}\/[0-9a-f-]{36}-Big-Photo-ü\.jpg$/);
-    expect(new URL(uploadUrl).searchParams.get('X-Amz-Expires')).toBe('900');
+    expect(url).toBe(`${s3.endpoint}/${BUCKET}`);
+    const policy = JSON.parse(Buffer.from(fields.Policy!, 'base64').toString('utf8')) as { expiration: string; conditions: unknown[] };
+    expect(policy.conditions).toEqual(expect.arrayContaining([
+      ['content-length-range', 1, 50 * 1024 * 1024],
+      ['starts-with', '$Content-Type', 'image/'],
+      ['starts-with', '$key', 'uploads/'],
+      { key },
+      { 'Content-Type': 'image/jpeg' },
+    ]));
+    expect(Date.parse(policy.expiration) - Date.now()).toBeGreaterThan(290_000);
+    expect(Date.parse(policy.expiration) - Date.now()).toBeLessThanOrEqual(300_000);
 
     const early = await call({ method: 'GET', path: resultPath, pathParameters: { key } });
     expect([early.status, errorCode(early.body)]).toEqual([404, 'RESULT_NOT_FOUND']);
 
     const bytes = await catJpeg();
-    const put = await fetch(uploadUrl, { method: 'PUT', body: bytes, headers: { 'content-type': 'image/jpeg' } });
-    expect(put.status).toBe(200);
-    const head = await s3.client.send(new GetObjectCommand({ Bucket: BUCKET, Key: key }));
-    expect(head.ContentLength).toBe(bytes.length);
+    const post = await postUpload(created, bytes);
+    expect(post.status).toBe(204);
+    const head = await s3.client.send(new HeadObjectCommand({ Bucket: BUCKET, Key: key }));
+    expect([head.ContentLength, head.ContentType]).toEqual([bytes.length, 'image/jpeg']);
 
     const event: S3Event = s3Event({ bucket: BUCKET, key, etag: normalizeEtag(head.ETag), size: bytes.length });
     const tagger = createS3TaggerHandler(testDeps(s3.client, counting(classifier))) as unknown as (e: S3Event, c: Context) => Promise<void>;
@@ -151,8 +181,56 @@ describe('classify-api (HTTP API payload v2)', () => {
     expect(viaRaw.body.key).toBe(key);
   });
 
-  test('POST /uploads refuses non-image content types', async () => {
-    const r = await call({ method: 'POST', path: '/uploads', headers: { 'content-type': 'application/json' }, body: '{"contentType":"application/pdf"}' });
+  test('an upload over MAX_OBJECT_BYTES (50 MiB) is refused 400 EntityTooLarge and nothing is stored', async () => {
+    const created = await createUpload({ filename: 'huge.jpg', contentType: 'image/jpeg' });
+    const res = await postUpload(created, Buffer.alloc(50 * 1024 * 1024 + 1, 0xff));
+    expect(res.status).toBe(400);
+    expect(xml(res.body, 'Code')).toBe('EntityTooLarge');
+    expect([xml(res.body, 'ProposedSize'), xml(res.body, 'MaxSizeAllowed')]).toEqual([String(50 * 1024 * 1024 + 1), String(50 * 1024 * 1024)]);
+    await expect(s3.client.send(new HeadObjectCommand({ Bucket: BUCKET, Key: created.key }))).rejects.toMatchObject({ name: 'NotFound' });
+  });
+
+  test('the bound is the configured MAX_OBJECT_BYTES: its last byte is accepted, one more refused; an empty file too', async () => {
+    const small = createClassifyApiHandler(testDeps(s3.client, classifier, { maxObjectBytes: 4096 })) as unknown as Api;
+    const create = async () => JSON.parse((await small(httpEvent({ method: 'POST', path: '/uploads', headers: { 'content-type': 'application/json' }, body: '{"contentType":"image/png"}' }), lambdaContext('classify-api'))).body!) as Upload;
+    const [atLimit, over, empty] = await Promise.all([create(), create(), create()]);
+    expect(atLimit.maxBytes).toBe(4096);
+    expect((await postUpload(atLimit, Buffer.alloc(4096, 1))).status).toBe(204);
+    expect((await s3.client.send(new HeadObjectCommand({ Bucket: BUCKET, Key: atLimit.key }))).ContentLength).toBe(4096);
+    const refused = await postUpload(over, Buffer.alloc(4097, 1));
+    expect([refused.status, xml(refused.body, 'Code')]).toEqual([400, 'EntityTooLarge']);
+    const none = await postUpload(empty, Buffer.alloc(0));
+    expect([none.status, xml(none.body, 'Code')]).toEqual([400, 'EntityTooSmall']);
+    for (const u of [over, empty]) await expect(s3.client.send(new HeadObjectCommand({ Bucket: BUCKET, Key: u.key }))).rejects.toMatchObject({ name: 'NotFound' });
+  });
+
+  test.each([
+    ['a non-image Content-Type where the caller picks it', {}, { 'Content-Type': 'text/plain' }],
+    ['no Content-Type where the caller picks it', {}, {}],
+    ['a Content-Type other than the one presigned', { contentType: 'image/png' }, { 'Content-Type': 'image/svg+xml' }],
+    ['a key outside the presigned one', { contentType: 'image/png' }, { key: 'elsewhere/x.png' }],
+    ['a form field the policy does not name', { contentType: 'image/png' }, { 'x-amz-meta-owner': 'me' }],
+    ['no policy', { contentType: 'image/png' }, { Policy: undefined }],
+  ])('the local S3 refuses a POST with %s: 403 AccessDenied, nothing stored', async (_, request, change) => {
+    const created = await createUpload(request);
+    const res = await postUpload(created, await gradientJpeg(64, 48), change);
+    expect([res.status, xml(res.body, 'Code')]).toEqual([403, 'AccessDenied']);
+    for (const key of [created.key, 'elsewhere/x.png']) {
+      await expect(s3.client.send(new HeadObjectCommand({ Bucket: BUCKET, Key: key }))).rejects.toMatchObject({ name: 'NotFound' });
+    }
+  });
+
+  test('without contentType the caller adds an image/* Content-Type field itself', async () => {
+    const created = await createUpload({});
+    expect(created.fields['Content-Type']).toBeUndefined();
+    expect(created.key).toMatch(/-image$/);
+    const res = await postUpload(created, await gradientJpeg(64, 48), { 'Content-Type': 'image/jpeg' });
+    expect(res.status).toBe(204);
+    expect((await s3.client.send(new HeadObjectCommand({ Bucket: BUCKET, Key: created.key }))).ContentType).toBe('image/jpeg');
+  });
+
+  test.each(['application/pdf', 'application/octet-stream', 'image/', 'text/plain'])('POST /uploads refuses contentType %s with 415', async (contentType) => {
+    const r = await call({ method: 'POST', path: '/uploads', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ contentType }) });
     expect([r.status, errorCode(r.body)]).toEqual([415, 'UNSUPPORTED_MEDIA_TYPE']);
   });
 });
