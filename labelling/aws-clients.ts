@@ -3,7 +3,8 @@
  * strategy chosen for its caller instead of the SDK's default. The defaults moved under us once
  * (SDK v3 >= 3.1166.0, 2026-11-10: throttling errors such as S3 `503 SlowDown` back off from a
  * 1,000 ms base instead of 100 ms; transient ones from 50 ms; `x-amz-retry-after` is honoured),
- * so the mode and the attempt count are written down per caller. See docs/scale.md "Retries".
+ * so the mode and the attempt count are written down per caller. See docs/scale.md "Retries";
+ * test/unit/aws-clients.test.ts fails if a client is built elsewhere or resolves to other values.
  *
  * - `interactive` (classify API): standard mode, 3 attempts. A person is waiting; a throttled call
  *   fails within about 3 s and the client retries the request.

@@ -23,12 +23,13 @@ import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 
-import { CreateBucketCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { CreateBucketCommand, PutObjectCommand } from '@aws-sdk/client-s3';
 import S3rver from 's3rver';
 import sharp from 'sharp';
 
 import { ensureDemoModel } from '../core/model-builder/demo-model.js';
 import { SESSION_MEASURES } from '../core/session.js';
+import { createS3Client } from '../labelling/aws-clients.js';
 import { httpEvent, s3Event, scheduledEvent, sqsEvent } from './lambda-events.js';
 import { type AssemblyFunction, type SandboxReport, invokeInSandbox, layOutFunction, readAssemblyFunctions, resolveEnvironment } from './lambda-sandbox.js';
 import { startLocalSqs } from './local-sqs.js';
@@ -86,7 +87,7 @@ async function main(): Promise<void> {
   const server = new S3rver({ address: '127.0.0.1', port: 0, directory: dataDir, silent: true });
   const { port } = await server.run();
   const endpoint = `http://127.0.0.1:${port}`;
-  const s3 = new S3Client({ endpoint, region: 'us-east-1', forcePathStyle: true, credentials: { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' } });
+  const s3 = createS3Client({ endpoint, region: 'us-east-1', credentials: { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' } });
   await s3.send(new CreateBucketCommand({ Bucket: BUCKET }));
   const sqs = await startLocalSqs();
   const body = await testJpeg(Number(flags.width), Number(flags.height), 0);

@@ -14,10 +14,11 @@ import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 
-import { CreateBucketCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { CreateBucketCommand, PutObjectCommand } from '@aws-sdk/client-s3';
 import S3rver from 's3rver';
 import sharp from 'sharp';
 
+import { createS3Client } from '../labelling/aws-clients.js';
 import { httpEvent, s3Event } from './lambda-events.js';
 import { invokeInSandbox, layOutFunction, readAssemblyFunctions, resolveEnvironment, type AssemblyFunction } from './lambda-sandbox.js';
 
@@ -58,7 +59,7 @@ async function main(): Promise<void> {
   const server = new S3rver({ address: '127.0.0.1', port: 0, directory: dataDir, silent: true });
   const { port } = await server.run();
   const endpoint = `http://127.0.0.1:${port}`;
-  const s3 = new S3Client({ endpoint, region: 'us-east-1', forcePathStyle: true, credentials: { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' } });
+  const s3 = createS3Client({ endpoint, region: 'us-east-1', credentials: { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' } });
   await s3.send(new CreateBucketCommand({ Bucket: BUCKET }));
   const env = { S3_ENDPOINT: endpoint, AWS_ACCESS_KEY_ID: 'S3RVER', AWS_SECRET_ACCESS_KEY: 'S3RVER', POWERTOOLS_METRICS_DISABLED: 'true', POWERTOOLS_LOG_LEVEL: 'WARN' };
   const rows: string[] = [];
