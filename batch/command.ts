@@ -18,6 +18,7 @@ import { Command, InvalidArgumentError as CommanderArgError, Option } from 'comm
 
 import { describeError, ResnetError } from '../core/errors.js';
 import { isTransientS3Error, TransientStorageError } from '../labelling/errors.js';
+import { RESULTS_MODES, resultsModeFromEnv, type ResultsMode } from './bulk/bulk-results.js';
 import { codeOf } from './error-code.js';
 import { EP_CHOICES, parseEp } from './gpu/ep.js';
 import { formatPlan, planBacklog, plannerOptionsFromEnv } from '../labelling/planner.js';
@@ -70,6 +71,9 @@ interface BatchFlags {
   resultsBucket?: string;
   resultsPrefix?: string;
   tags: boolean;
+  results?: string;
+  runId?: string;
+  partObjects?: number;
   out?: string;
   force?: boolean;
   shard?: string;
@@ -117,6 +121,7 @@ async function modelFromS3(opts: BatchOptions, flags: BatchFlags, dir = os.tmpdi
 
 /** Turns parsed flags into {@link BatchOptions}. */
 export function batchOptionsFromFlags(input: string, flags: BatchFlags): BatchOptions {
+  const results = (flags.results as ResultsMode | undefined) ?? resultsModeFromEnv();
   if (flags.endpoint) process.env.AWS_ENDPOINT_URL_S3 = flags.endpoint;
   const kind = flags.inputKind as BatchOptions['inputKind'];
   const progress: BatchOptions['progress'] =
@@ -128,6 +133,9 @@ export function batchOptionsFromFlags(input: string, flags: BatchFlags): BatchOp
     ep: parseEp(flags.ep),
     shard: resolveShard(flags.shard),
     tags: flags.tags,
+    results,
+    ...(flags.runId ? { runId: flags.runId } : {}),
+    ...(flags.partObjects !== undefined ? { partObjects: flags.partObjects } : {}),
     graceMs: flags.grace * 1000,
     progress: { ...progress, intervalSeconds: flags.progressInterval },
     ...(flags.cacheDir ? { cacheDir: flags.cacheDir } : {}),
@@ -200,6 +208,12 @@ export function registerBatchCommand(program: Command): Command {
     .option('--results-bucket <name>', 'bucket for results (default: $RESULTS_BUCKET, else the source bucket)', process.env.RESULTS_BUCKET)
     .option('--results-prefix <prefix>', 'results prefix (default: $RESULTS_PREFIX or resnet-results/)')
     .option('--no-tags', 'do not write S3 object tags')
+    .addOption(
+      new Option('--results <mode>', 'per-object: a result object and tags per image (the sweep and GET /results read them); shard: gzip JSONL parts per child under <results prefix>_bulk/<model>/<run id>/ for Athena, one GET per image and no per-object writes (default: $RESULTS_MODE or per-object)')
+        .choices([...RESULTS_MODES]),
+    )
+    .option('--run-id <id>', 'bulk run to write or continue with --results shard (default: $RESULTS_RUN_ID, else a hash of the input and the array size)')
+    .option('--part-objects <n>', 'objects per result part with --results shard (default 100000; a part is also written at 64 MiB of JSON)', positiveInt)
     .option('--out <dir>', 'results folder for a local-folder input (default ./resnet-results)')
     .option('--force', 'label again even objects with a current result')
     .option('--shard <i/n>', 'process shard i of n (0-based; default: $AWS_BATCH_JOB_ARRAY_INDEX of $AWS_BATCH_JOB_ARRAY_SIZE)')

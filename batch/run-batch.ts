@@ -88,6 +88,9 @@ export async function runBatch(opts: BatchOptions): Promise<BatchSummary> {
     state.hardStopped = true;
     log('grace period over: abandoning in-flight objects (they have no result and are redone on the next run)');
   }
+  // Bulk results: the open part is written now (after a drain, an abort or a failed stage: its
+  // lines are final). After the grace period it is dropped: its objects are redone next run.
+  if (outcome !== 'grace') await run.bulk?.close();
   const cpu = process.cpuUsage(cpuStart);
   const mainMs = mainBusy();
   clearTimeout(graceTimer);

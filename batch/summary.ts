@@ -42,6 +42,8 @@ export function summarise(run: RunContext, m: PipelineMeasures): BatchSummary {
       write: clocks.write.stats(),
     },
     ...(manifest ? { manifestPath: manifest.path } : {}),
+    results: run.results,
+    ...(run.bulk ? { bulk: { location: run.bulk.location, partsWritten: run.bulk.partsWritten, partsFound: run.bulk.partsFound } } : {}),
   };
 }
 
@@ -53,10 +55,11 @@ export function formatSummary(s: BatchSummary): string {
     .sort((a, b) => b[1] - a[1])
     .map(([c, n]) => `${c} ${n}`)
     .join(', ');
+  const bulk = s.bulk ? [`results: ${s.bulk.partsWritten} part${s.bulk.partsWritten === 1 ? '' : 's'} written under ${s.bulk.location} (${s.bulk.partsFound} from earlier runs)`] : [];
   const head = `${s.interrupted ? 'INTERRUPTED' : 'finished'}: ${s.listed} listed (shard ${s.shard.index}/${s.shard.count}), ${s.done} labelled, ${s.skipped} skipped, ${s.failed} failed (${s.unfinished} without a result)`;
   // Rates of a run that inferred nothing (all skipped, or nothing listed) would be meaningless.
   if (s.done + s.failed === 0) {
-    return [`${head} in ${(s.wallMs / 1000).toFixed(1)} s: nothing to label${s.skipped ? ' (every object already has a result for this model; --force labels them again)' : ''}`, ...(s.manifestPath ? [`manifest: ${s.manifestPath}`] : [])].join('\n');
+    return [`${head} in ${(s.wallMs / 1000).toFixed(1)} s: nothing to label${s.skipped ? (s.bulk ? ' (every object is already in a part of this run; a new --run-id labels them again)' : ' (every object already has a result for this model; --force labels them again)') : ''}`, ...bulk, ...(s.manifestPath ? [`manifest: ${s.manifestPath}`] : [])].join('\n');
   }
   return [
     `${head} in ${(s.wallMs / 1000).toFixed(1)} s (${(s.setupMs / 1000).toFixed(1)} s set-up) = ${s.imagesPerSecond} img/s end to end`,
@@ -67,6 +70,7 @@ export function formatSummary(s: BatchSummary): string {
     stage('preprocess', s.stages.preprocess),
     stage('inference', s.stages.inference),
     stage('write', s.stages.write),
+    ...bulk,
     ...(s.manifestPath ? [`manifest: ${s.manifestPath}`] : []),
   ].join('\n');
 }

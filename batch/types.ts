@@ -2,6 +2,7 @@
 import type { S3Client } from '@aws-sdk/client-s3';
 
 import type { Classifier } from '../core/classifier.js';
+import type { ResultsMode } from './bulk/bulk-results.js';
 import type { EpChoice } from './gpu/ep.js';
 import type { ProgressOptions } from './progress.js';
 import type { RetryOptions } from './s3/retry.js';
@@ -88,8 +89,19 @@ export interface BatchOptions {
   resultsBucket?: string;
   /** Results prefix. @default 'resnet-results/' (env RESULTS_PREFIX) */
   resultsPrefix?: string;
-  /** Write S3 object tags. @default true */
+  /** Write S3 object tags (per-object results only). @default true */
   tags?: boolean;
+  /**
+   * Where results go: `per-object`, a result object and tags per image (what the sweep, `GET
+   * /results` and tag searches read); `shard`, gzip JSONL parts per array child under
+   * `<resultsPrefix>_bulk/<model>/<runId>/` for Athena, no per-object writes (`batch/bulk/bulk-results.ts`).
+   * @default 'per-object' (env RESULTS_MODE)
+   */
+  results?: ResultsMode;
+  /** Bulk run id (`results: 'shard'`); a rerun with the same id continues the run. @default env RESULTS_RUN_ID, else a hash of the input and the array size */
+  runId?: string;
+  /** Objects per bulk part (`results: 'shard'`). @default 100000 */
+  partObjects?: number;
   /** Output folder for results of a local-folder input. @default './resnet-results' */
   outDir?: string;
   /** Label again even when a current result exists. @default false */
@@ -178,4 +190,8 @@ export interface BatchSummary {
   meanBatch: number;
   stages: { download: StageStats; decode: StageStats; preprocess: StageStats; inference: StageStats; write: StageStats };
   manifestPath?: string;
+  /** Where the results went. */
+  results: ResultsMode;
+  /** Bulk results (`results: 'shard'`): the run's folder and its parts. */
+  bulk?: { location: string; partsWritten: number; partsFound: number };
 }

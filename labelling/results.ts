@@ -160,6 +160,16 @@ export function stableBody(r: ResultDoc): string {
   return `${JSON.stringify(ordered(r, false), null, 2)}\n`;
 }
 
+/**
+ * The document as one JSON line (no newline) for bulk result files: the stable fields in the same
+ * order as {@link serializeResult}, plus `labelledAt`; no timings, producer or sequencer.
+ */
+export function resultLine(r: ResultDoc): string {
+  const o = ordered(r, false);
+  if (r.labelledAt !== undefined) o.labelledAt = r.labelledAt;
+  return JSON.stringify(o);
+}
+
 /** Parses a stored document; throws on anything that is not a result of a known schema. */
 export function parseResult(text: string): ResultDoc {
   const doc = JSON.parse(text) as ResultDoc;

@@ -8,10 +8,12 @@ import { performance } from 'node:perf_hooks';
 
 import type { S3Client } from '@aws-sdk/client-s3';
 
+import { InvalidArgumentError } from '../../core/errors.js';
 import type { Label, ParentLabel } from '../../core/types.js';
 import { DEFAULT_RESULTS_PREFIX } from '../../labelling/label-object.js';
 import type { SourceRef } from '../../labelling/results.js';
 import { parentSettingsFromEnv, type ParentSettings } from '../../labelling/tags.js';
+import { BulkResults, defaultRunId, resultsModeFromEnv, type ResultsMode } from '../bulk/bulk-results.js';
 import { codeOf } from '../error-code.js';
 import { openBatchClassifier } from '../open-classifier.js';
 import type { RetryOptions } from '../s3/retry.js';
@@ -19,7 +21,7 @@ import { defaultS3Client } from '../s3/s3-client.js';
 import { defaultIoThreads, startObjectIo, type ObjectIo } from '../s3/s3-io.js';
 import { ManifestWriter, type ManifestLine } from '../sources/manifest.js';
 import { WHOLE, type Shard } from '../sources/shard.js';
-import { parseInput, type InputSpec, type SourceObject } from '../sources/sources.js';
+import { parseInput, parseS3Uri, type InputSpec, type SourceObject } from '../sources/sources.js';
 import { StageClock } from '../stage-clock.js';
 import { PreparePool, type Prepared } from '../threads/prepare-pool.js';
 import type { BatchClassifier, BatchOptions } from '../types.js';
@@ -106,6 +108,10 @@ export interface RunContext {
   readonly producer: 'batch';
   readonly pool: PreparePool;
   readonly manifest: ManifestWriter | undefined;
+  /** Where results go. */
+  readonly results: ResultsMode;
+  /** This child's bulk result parts; set when `results` is `shard`. */
+  readonly bulk: BulkResults | undefined;
   readonly clocks: RunClocks;
   readonly state: RunState;
   /** Counts an object's outcome and appends its manifest line (nothing once hard-stopped). */
@@ -115,6 +121,24 @@ export interface RunContext {
 function envNumber(name: string): number | undefined {
   const v = process.env[name];
   return v === undefined || v === '' || !Number.isFinite(Number(v)) ? undefined : Number(v);
+}
+
+/**
+ * The bucket of bulk result parts: --results-bucket / RESULTS_BUCKET, else the bucket of an S3
+ * prefix input, of --bucket, or of a backlog.json (which the sweep writes in the results bucket).
+ * @throws InvalidArgumentError for a local folder, with --force, or when no bucket can be told
+ */
+function bulkResultsBucket(opts: BatchOptions, spec: InputSpec): string {
+  if (spec.kind === 'local') throw new InvalidArgumentError('--results shard writes result parts to S3; a local folder input has per-object results in --out only.');
+  if (opts.force) throw new InvalidArgumentError('--force does not apply to --results shard: pass a new --run-id to label every object again.');
+  const bucket =
+    opts.resultsBucket ??
+    (process.env.RESULTS_BUCKET || undefined) ??
+    (spec.kind === 's3-prefix' ? spec.bucket : undefined) ??
+    opts.bucket ??
+    (spec.kind === 'backlog' ? parseS3Uri(spec.location)?.bucket : undefined);
+  if (!bucket) throw new InvalidArgumentError(`--results shard needs a bucket for the result parts of ${opts.input}; pass --results-bucket.`);
+  return bucket;
 }
 
 /**
@@ -148,6 +172,11 @@ export async function openRun(opts: BatchOptions): Promise<RunContext> {
     hardStopped: false,
   };
 
+  const results: ResultsMode = opts.results ?? resultsModeFromEnv();
+  const shard = opts.shard ?? WHOLE;
+  const resultsPrefix = opts.resultsPrefix ?? process.env.RESULTS_PREFIX ?? DEFAULT_RESULTS_PREFIX;
+  const bulkBucket = results === 'shard' ? bulkResultsBucket(opts, spec) : undefined;
+
   const { classifier, ep } = await openBatchClassifier(opts, log);
   const gpu = ep === 'cuda' || ep === 'webgpu';
   const model = classifier.modelId;
@@ -158,12 +187,30 @@ export async function openRun(opts: BatchOptions): Promise<RunContext> {
   const top = opts.top ?? envNumber('TOP_K') ?? 5;
   const parentSettings = parentSettingsFromEnv();
   const tenCrop = opts.tenCrop ?? false;
-  const resultsPrefix = opts.resultsPrefix ?? process.env.RESULTS_PREFIX ?? DEFAULT_RESULTS_PREFIX;
   const outDir = opts.outDir ?? 'resnet-results';
   const tags = opts.tags ?? true;
-  const shard = opts.shard ?? WHOLE;
   const extensions = opts.extensions?.map((e) => e.toLowerCase().replace(/^\./, ''));
   const batchWaitMs = opts.batchWaitMs ?? (gpu ? 50 : 1000);
+
+  let bulk: BulkResults | undefined;
+  if (bulkBucket !== undefined) {
+    try {
+      bulk = await BulkResults.open(s3!, {
+        bucket: bulkBucket,
+        resultsPrefix,
+        model,
+        runId: opts.runId ?? (process.env.RESULTS_RUN_ID || defaultRunId(opts.input, shard.count)),
+        input: opts.input,
+        shard,
+        retry,
+        log,
+        ...(opts.partObjects !== undefined ? { partObjects: opts.partObjects } : {}),
+      });
+    } catch (err) {
+      if (!opts.classifier) await classifier.dispose();
+      throw err;
+    }
+  }
 
   const pool = await PreparePool.start({
     cfg: classifier.preprocessConfig,
@@ -180,7 +227,7 @@ export async function openRun(opts: BatchOptions): Promise<RunContext> {
   log(
     `model ${model} on ${ep}; batch ${maxBatch}${classifier.maxBatch === 1 ? ' (fixed-batch model)' : ''}; ` +
       `${pool.mode === 'workers' ? `${pool.size} decode workers${pool.niced ? ' (niced)' : ''}` : 'decoding in the main thread'}; ${downloads} downloads${io ? `, S3 requests on ${io.threads > 0 ? `${io.threads} I/O threads` : 'the main thread'}` : ''}; ` +
-      `shard ${shard.index}/${shard.count}; input ${spec.kind} ${opts.input}`,
+      `shard ${shard.index}/${shard.count}; input ${spec.kind} ${opts.input}${bulk ? `; results in parts under ${bulk.location}` : ''}`,
   );
 
   const record = (w: Work, line: Outcome): void => {
@@ -218,6 +265,8 @@ export async function openRun(opts: BatchOptions): Promise<RunContext> {
     producer: 'batch',
     pool,
     manifest,
+    results,
+    bulk,
     clocks: {
       // A local folder's files are read by the decode workers.
       download: new StageClock(local ? Math.max(1, pool.size) : downloads),

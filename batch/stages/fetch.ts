@@ -33,6 +33,7 @@ export function fetchStage(run: RunContext, input: BoundedQueue<Work>, out: Boun
         return w;
       }
       const bucket = w.obj.bucket!;
+      if (run.bulk) return await fetchForBulk(run, w, t);
       const resultsBucket = opts.resultsBucket ?? process.env.RESULTS_BUCKET ?? bucket;
       const prior = opts.force ? null : ((await withRetry(() => io!.readResult(resultsBucket, w.rk), retry))?.doc ?? null);
       if (prior && w.obj.etag && prior.model === model && prior.etag === w.obj.etag && (w.obj.versionId ?? null) === prior.versionId) {
@@ -73,4 +74,32 @@ export function fetchStage(run: RunContext, input: BoundedQueue<Work>, out: Boun
     }
   };
   return pumpStage(input, out, run.downloads, fetchOne);
+}
+
+/**
+ * The download of `--results shard`: an object already in one of this child's finished parts is
+ * skipped without a request; any other is downloaded (no per-object result is read or compared).
+ */
+async function fetchForBulk(run: RunContext, w: Work, t: number): Promise<Work | undefined> {
+  const { opts, io, retry, clocks, record } = run;
+  const bucket = w.obj.bucket!;
+  if (run.bulk!.isFinished(bucket, w.obj.key)) {
+    record(w, { status: 'skipped', code: 'duplicate', ...(w.obj.etag ? { etag: w.obj.etag } : {}) });
+    return undefined;
+  }
+  const fetched = await withRetry(
+    () => io!.fetchObject({ bucket, key: w.obj.key, ...(w.obj.versionId ? { versionId: w.obj.versionId } : {}) }, { maxBytes: opts.maxBytes ?? DEFAULT_MAX_BYTES }),
+    retry,
+  );
+  const downloadMs = performance.now() - t;
+  clocks.download.add(downloadMs);
+  if (fetched.kind === 'missing' || fetched.kind === 'not-modified') {
+    record(w, { status: 'skipped', code: 'missing' });
+    return undefined;
+  }
+  if (fetched.kind === 'too-large') {
+    const message = `Object is ${fetched.src.size} bytes, over the ${opts.maxBytes ?? DEFAULT_MAX_BYTES}-byte limit for labelling; raise --max-bytes.`;
+    return { ...w, src: fetched.src, downloadMs, error: { code: 'IMAGE_TOO_LARGE', message } };
+  }
+  return { ...w, src: fetched.src, bytes: fetched.bytes, downloadMs };
 }

@@ -1,4 +1,4 @@
-/** Stage 4: tags, then the result object (the commit marker), then the manifest line. */
+/** Stage 4: tags, then the result object (the commit marker), then the manifest line; or, with `--results shard`, a line in the child's open part. */
 import { performance } from 'node:perf_hooks';
 
 import { buildErrorResult, buildResult, type ResultDoc, type ResultTimings } from '../../labelling/results.js';
@@ -26,6 +26,16 @@ export function writeStage(run: RunContext, input: BoundedQueue<Work>): Promise<
     const extra = { producer, timingsMs, labelledAt: new Date().toISOString() };
     const doc: ResultDoc = w.error ? buildErrorResult(w.src!, model, w.error, extra) : buildResult(w.src!, model, { labels: w.labels!, parents: w.parents ?? [] }, extra);
     try {
+      if (run.bulk) {
+        // One line in this child's open part; the outcome is recorded when the part is written.
+        await run.bulk.add(doc, (where, err) => {
+          if (where === null) record(w, { status: 'failed', ...codeOf(err) });
+          else if (w.error) record(w, { status: 'failed', code: w.error.code, message: w.error.message, etag: doc.etag, result: where });
+          else record(w, { status: 'done', etag: doc.etag, label: w.labels![0]?.name ?? '', result: where });
+        });
+        clocks.write.add(performance.now() - t);
+        return undefined;
+      }
       let decision: 'write' | 'same' | 'stale' = 'write';
       let where: string;
       if (local) where = await writeLocalResult(outDir, w.rk, doc);

@@ -32,6 +32,21 @@ export async function startBatchFixture(bucket: string, modelId: string): Promis
   return { s3, classifier, tmp };
 }
 
+/** A client of the local S3 whose requests are counted by command name (`GetObjectCommand`, ...). */
+export function countingClient(s3: LocalS3): { client: S3Client; calls: Record<string, number> } {
+  const client = s3.makeClient({ maxAttempts: 2 });
+  const calls: Record<string, number> = {};
+  client.middlewareStack.add(
+    (next, context) => async (args) => {
+      const name = String(context.commandName);
+      calls[name] = (calls[name] ?? 0) + 1;
+      return next(args);
+    },
+    { step: 'initialize', name: 'countCalls' },
+  );
+  return { client, calls };
+}
+
 /** Uploads a 32×32 single-colour JPEG under each key (colour from its index). */
 export async function putTinyJpegs(client: S3Client, bucket: string, keys: readonly string[]): Promise<void> {
   for (const [i, Key] of keys.entries()) {

@@ -6,14 +6,13 @@
 import { readFile, rm } from 'node:fs/promises';
 import path from 'node:path';
 
-import type { S3Client } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, expect, jest, test } from '@jest/globals';
 
 import { runBatch } from '../../batch/run-batch.js';
 import type { ManifestLine } from '../../batch/sources/manifest.js';
 import type { Classifier } from '../../core/classifier.js';
 import { sweepBacklog } from '../../labelling/sweep.js';
-import { putTinyJpegs, startBatchFixture } from '../helpers/batch-fixture.js';
+import { countingClient, putTinyJpegs, startBatchFixture } from '../helpers/batch-fixture.js';
 import type { LocalS3 } from '../helpers/s3.js';
 
 jest.setTimeout(240_000);
@@ -27,21 +26,6 @@ let s3: LocalS3;
 let tmp: string;
 let classifier: Classifier;
 const keys = Array.from({ length: N }, (_, i) => `in/${String(i).padStart(3, '0')} img-${i % 5}.jpg`);
-
-/** A client whose requests are counted by command name. */
-function countingClient(): { client: S3Client; calls: Record<string, number> } {
-  const client = s3.makeClient({ maxAttempts: 2 });
-  const calls: Record<string, number> = {};
-  client.middlewareStack.add(
-    (next, context) => async (args) => {
-      const name = String(context.commandName);
-      calls[name] = (calls[name] ?? 0) + 1;
-      return next(args);
-    },
-    { step: 'initialize', name: 'countCalls' },
-  );
-  return { client, calls };
-}
 
 beforeAll(async () => {
   ({ s3, classifier, tmp } = await startBatchFixture(BUCKET, MODEL));
@@ -65,7 +49,7 @@ test(`${N} unlabelled objects in ${CHILDREN} manifest parts: each child reads it
 
   const labelledBy: string[][] = [];
   for (let i = 0; i < CHILDREN; i++) {
-    const { client, calls } = countingClient();
+    const { client, calls } = countingClient(s3);
     const manifest = path.join(tmp, `child-${i}.jsonl`);
     const sum = await runBatch({
       input: submitted[0]!, classifier, ep: 'cpu', workers: 1, s3: client, progress: { tty: 'off' }, log: () => undefined,

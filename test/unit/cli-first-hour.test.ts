@@ -82,7 +82,7 @@ describe('batch wording', () => {
   const summary = (over: Partial<BatchSummary>): BatchSummary => ({
     model: 'm', ep: 'cpu', shard: { index: 0, count: 1 }, listed: 4, done: 0, skipped: 4, failed: 0, unfinished: 0, failuresByCode: {},
     interrupted: false, wallMs: 1200, setupMs: 900, imagesPerSecond: 0, cpuMsPerImage: 0, mainThreadMsPerImage: 0.01, prepareMode: 'workers', meanBatch: 0,
-    stages: { download: stats, decode: stats, preprocess: stats, inference: stats, write: stats }, ...over,
+    stages: { download: stats, decode: stats, preprocess: stats, inference: stats, write: stats }, results: 'per-object', ...over,
   });
 
   it('a rerun with nothing to label prints no rates', () => {
