@@ -136,6 +136,11 @@ export function jsonError(status: number, code: string, message: string, headers
   };
 }
 
+/** middy's `timeoutEarlyResponse`: thrown just before the function's time limit. */
+function isMiddyTimeout(err: unknown): err is Error {
+  return err instanceof Error && err.name === 'TimeoutError' && (err.cause as { package?: unknown } | undefined)?.package === '@middy/core';
+}
+
 /** Maps any thrown error to a JSON error response; never leaks stacks or causes. */
 export function errorResponse(err: unknown, logger?: Logger): APIGatewayProxyStructuredResultV2 {
   if (err instanceof HttpError) return jsonError(err.status, err.code, err.message, err.headers);
@@ -147,6 +152,10 @@ export function errorResponse(err: unknown, logger?: Logger): APIGatewayProxyStr
   if (err instanceof TransientStorageError) {
     logger?.warn('storage unavailable', { message: err.message });
     return jsonError(503, err.code, 'Storage is temporarily unavailable; retry in a few seconds.', { 'retry-after': '2' });
+  }
+  if (isMiddyTimeout(err)) {
+    logger?.warn('request ran out of time', { message: err.message });
+    return jsonError(504, 'TIMEOUT', 'The request ran out of the API\'s time (API Gateway allows 29 s) before the image was classified; upload large images with POST /uploads, whose labeller has minutes.');
   }
   if (err instanceof Error) logger?.error('unhandled error', err);
   else logger?.error('unhandled error', { err: String(err) });
