@@ -79,13 +79,16 @@ export class ResnetStack extends Stack {
     // Listing and planning only: small and short, no model.
     this.sweeperFunction = fn('Sweeper', 'functions/sweeper/handler.ts', 'Scheduled sweep for unlabelled uploads',
       { memoryMb: 512, timeoutSeconds: 300, classifies: false });
-    for (const f of [this.tagger, this.worker, this.classifyApi]) this.packaging.grantModelRead(f.fn);
+    // In S3 mode the classifying functions download the model at cold start; in layer mode the S3
+    // copy (present when the batch path is on) is the batch job's alone.
+    if (this.packaging.decision.mode === 's3') for (const f of [this.tagger, this.worker, this.classifyApi]) this.packaging.grantModelRead(f.fn);
     // The sweep looks for unlabelled objects where the S3 trigger watches.
     this.sweeperFunction.fn.addEnvironment('SWEEP_PREFIX', c.uploadsPrefix);
 
     this.uploads = new UploadPipeline(this, 'Uploads', {
       storage: this.storage, tagger: this.tagger, batchSize: c.sqsBatchSize, maxConcurrency: c.workerMaxConcurrency,
     });
+    // `{"s3": {bucket, key}}` requests read an upload (no version, no tags); POST /uploads presigns a PUT.
     this.storage.grantUploads(this.classifyApi.fn, 'read');
     this.storage.grantUploads(this.classifyApi.fn, 'presign-put');
     this.storage.grantResults(this.classifyApi.fn, 'read');

@@ -20,8 +20,21 @@ export interface StorageProps {
   readonly uploadsExpirationDays: number;
 }
 
-/** What a function may do with the uploads. */
+/**
+ * What a function may do with the uploads: read an image (s3:GetObject), read and write its tags
+ * (the labeller merges its tags with the user's), create objects (a presigned upload), list.
+ */
 export type UploadsAccess = 'read' | 'tag' | 'presign-put' | 'list';
+
+/** Options of {@link Storage.grantUploads}. */
+export interface UploadsGrantOptions {
+  /**
+   * Also the version-specific actions (s3:GetObjectVersion, s3:Get/PutObjectVersionTagging) for
+   * 'read' and 'tag': for a caller that gets S3 events from the versioned bucket, which name the
+   * version they are about. @default false
+   */
+  readonly versions?: boolean;
+}
 
 /**
  * A created bucket is SSE-S3 encrypted, blocks public access, enforces TLS, is versioned
@@ -90,10 +103,12 @@ export class Storage extends Construct {
   }
 
   /** Grants one kind of access to the uploads prefix only. */
-  grantUploads(grantee: iam.IGrantable, access: UploadsAccess): void {
+  grantUploads(grantee: iam.IGrantable, access: UploadsAccess, opts: UploadsGrantOptions = {}): void {
     const actions: Record<UploadsAccess, string[]> = {
-      read: ['s3:GetObject', 's3:GetObjectVersion', 's3:GetObjectTagging', 's3:GetObjectVersionTagging'],
-      tag: ['s3:GetObjectTagging', 's3:GetObjectVersionTagging', 's3:PutObjectTagging', 's3:PutObjectVersionTagging'],
+      read: opts.versions ? ['s3:GetObject', 's3:GetObjectVersion'] : ['s3:GetObject'],
+      tag: opts.versions
+        ? ['s3:GetObjectTagging', 's3:PutObjectTagging', 's3:GetObjectVersionTagging', 's3:PutObjectVersionTagging']
+        : ['s3:GetObjectTagging', 's3:PutObjectTagging'],
       'presign-put': ['s3:PutObject'],
       list: [],
     };

@@ -7,7 +7,6 @@
 import { Stack } from 'aws-cdk-lib';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import * as s3n from 'aws-cdk-lib/aws-s3-notifications';
-import { SqsEventSource } from 'aws-cdk-lib/aws-lambda-event-sources';
 import { Construct } from 'constructs';
 import { acknowledge } from '../nag-suppressions.js';
 import type { ClassifierFunction } from './classifier-function.js';
@@ -48,18 +47,14 @@ export class UploadPipeline extends Construct {
         'CDK\'s BucketNotificationsHandler (deploy-time custom resource) uses the AWS-managed basic execution role for its own logs; its only other permission is s3:PutBucketNotification on this bucket.',
       ]]);
     }
-    tagger.fn.addEventSource(new SqsEventSource(this.events.queue, {
-      batchSize: props.batchSize,
-      maxConcurrency: props.maxConcurrency,
-      // Only the failed records are retried (partial batch response from the handler).
-      reportBatchItemFailures: true,
-    }));
+    this.events.consumeWith(tagger.fn, { batchSize: props.batchSize, maxConcurrency: props.maxConcurrency });
     acknowledge(tagger, [
       ['Serverless-LambdaDLQ', 'Invoked synchronously by the SQS event source: failed messages go to the queue\'s dead-letter queue after 5 receives, not to a function DLQ.'],
       ['Serverless-LambdaEventSourceMappingDestination', 'SQS event source mappings do not support on-failure destinations; the queue\'s redrive policy is the failure path.'],
     ]);
-    storage.grantUploads(tagger.fn, 'read');
-    storage.grantUploads(tagger.fn, 'tag');
+    // S3 events from the versioned bucket name the version: the tagger reads and tags that version.
+    storage.grantUploads(tagger.fn, 'read', { versions: true });
+    storage.grantUploads(tagger.fn, 'tag', { versions: true });
     storage.grantResults(tagger.fn, 'read-write');
   }
 }

@@ -4,6 +4,10 @@
  * repository, the handler loaded by its template handler string in a clean `node` process with
  * Lambda's NODE_PATH and no project node_modules reachable, and invoked with AWS-shaped events
  * against a local S3 server (and a local SQS endpoint for the sweeper).
+ *
+ * Every AWS call the functions make goes through a recording proxy; the last tests evaluate each,
+ * and what Lambda, S3 and EventBridge Scheduler do for the stack, against the template's policies
+ * with an IAM policy evaluator (test/helpers/iam-check.ts), and list the grants nothing used.
  */
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
@@ -16,6 +20,9 @@ import {
   type AssemblyFunction, type LambdaLayout, type SandboxReport, invokeInSandbox, layOutFunction, readAssemblyFunctions, resolveEnvironment,
 } from '../../scripts/lambda-sandbox.js';
 import { type LocalSqs, startLocalSqs } from '../../scripts/local-sqs.js';
+import { type AwsCall, type RecordingProxy, startRecordingProxy } from '../helpers/aws-recorder.js';
+import { type Caller, type IamRequest, type Refusal, StackPermissions, grantLine, iamRequestsOf } from '../helpers/iam-check.js';
+import { TemplateResolver } from '../helpers/template-resolver.js';
 import { gradientJpeg } from '../integration/functions-harness.js';
 import { httpEvent, s3Event, scheduledEvent, sqsEvent } from '../../scripts/lambda-events.js';
 import { REPO_ROOT } from '../helpers/paths.js';
@@ -28,27 +35,51 @@ const TRICKY_KEY = 'uploads/cat + dog/été 写真 1+1.jpg';
 const SQS_KEY = 'uploads/queued/ünïcode+plus.jpg';
 const SWEEP_KEY = 'uploads/backlog/left over.jpg';
 const MODEL_ID = 'small';
+const WORK_QUEUE = 'resnet-work';
+
+/**
+ * Grants no recorded call uses, each with why it stays. The permission test fails when this
+ * list and the grants actually unused differ, in either direction.
+ */
+const UNUSED_BUT_KEPT: Record<string, string> = {};
 
 let s: Synth;
 let s3: LocalS3;
 let sqs: LocalSqs;
 let fns: AssemblyFunction[];
+let s3Proxy: RecordingProxy;
+let sqsProxy: RecordingProxy;
+let batchProxy: RecordingProxy;
+let resolver: TemplateResolver;
+let permissions: StackPermissions;
+/** The calls each function made (by its template logical id), in order. */
+const callsBy = new Map<string, AwsCall[]>();
 const roots: string[] = [];
 
 const SLOW = 240_000;
 
 beforeAll(async () => {
-  [s, s3, sqs] = await Promise.all([synth({ modelId: MODEL_ID, 'aws:cdk:enable-asset-metadata': true }), startLocalS3({ buckets: [BUCKET] }), startLocalSqs()]);
+  [s, s3, sqs] = await Promise.all([synth({ modelId: MODEL_ID, 'aws:cdk:enable-asset-metadata': true }), startLocalS3({ buckets: [BUCKET] }), startLocalSqs(WORK_QUEUE)]);
   fns = readAssemblyFunctions(s.app.outdir, s.stack.stackName);
+  [s3Proxy, sqsProxy, batchProxy] = await Promise.all([startRecordingProxy('s3', s3.endpoint, { echoVersionId: true }), startRecordingProxy('sqs', new URL(sqs.queueUrl).origin), startRecordingProxy('batch')]);
+  resolver = new TemplateResolver(s.template.toJSON() as never, {
+    stackName: s.stack.stackName,
+    names: { [idOf(s.stack.storage.bucket)]: BUCKET, [idOf(s.stack.sweeper.work.queue)]: WORK_QUEUE },
+  });
+  permissions = new StackPermissions(s.template.toJSON() as never, resolver);
   for (const [i, key] of [TRICKY_KEY, SQS_KEY, SWEEP_KEY].entries()) {
     await s3.client.send(new PutObjectCommand({ Bucket: BUCKET, Key: key, Body: await gradientJpeg(96, 80, i), ContentType: 'image/jpeg' }));
   }
 }, SLOW);
 afterAll(async () => {
-  await Promise.all([s3?.stop(), sqs?.stop()]);
+  await Promise.all([s3?.stop(), sqs?.stop(), s3Proxy?.close(), sqsProxy?.close(), batchProxy?.close()]);
   s?.cleanup();
   for (const r of roots) rmSync(r, { recursive: true, force: true });
 });
+
+function idOf(c: { node: { defaultChild?: unknown } }): string {
+  return s.stack.getLogicalId(c.node.defaultChild as never);
+}
 
 function fnFor(constructId: string): AssemblyFunction {
   const logicalId = s.stack.getLogicalId(s.stack.node.findChild(constructId).node.findChild('Function').node.defaultChild as never);
@@ -63,19 +94,34 @@ function layOut(fn: AssemblyFunction): LambdaLayout {
   return layOutFunction(fn, root);
 }
 
-async function run(constructId: string, events: unknown[], mutate?: (l: LambdaLayout) => void): Promise<{ report: SandboxReport; layout: LambdaLayout }> {
+/**
+ * Runs a function's artefacts on `events`, its S3, SQS and Batch calls going through the
+ * recording proxies; `env` overrides template variables (another sweep prefix or threshold).
+ */
+async function run(constructId: string, events: unknown[], opts: { mutate?: (l: LambdaLayout) => void; env?: Record<string, string> } = {}): Promise<{ report: SandboxReport; layout: LambdaLayout; calls: AwsCall[] }> {
   const fn = fnFor(constructId);
   const layout = layOut(fn);
-  mutate?.(layout);
+  opts.mutate?.(layout);
+  const gpu = s.stack.gpu;
   const environment = {
-    ...resolveEnvironment(fn.environment, layout, { StorageBucket: BUCKET, BacklogWorkQueue: sqs.queueUrl }),
-    S3_ENDPOINT: s3.endpoint,
+    ...resolveEnvironment(fn.environment, layout, {
+      StorageBucket: BUCKET,
+      BacklogWorkQueue: `${sqsProxy.endpoint}/123456789012/${WORK_QUEUE}`,
+      // The sweeper's Batch job queue and definition, as the template's ARNs.
+      ...(gpu ? { [idOf(gpu.jobQueue)]: resolver.arn(idOf(gpu.jobQueue)), [idOf(gpu.jobDefinition)]: resolver.ref(idOf(gpu.jobDefinition)) } : {}),
+    }),
+    S3_ENDPOINT: s3Proxy.endpoint,
+    AWS_ENDPOINT_URL_BATCH: batchProxy.endpoint,
     AWS_ACCESS_KEY_ID: 'S3RVER',
     AWS_SECRET_ACCESS_KEY: 'S3RVER',
     POWERTOOLS_METRICS_DISABLED: 'true',
+    ...opts.env,
   };
+  const before = [s3Proxy, sqsProxy, batchProxy].map((p) => p.calls.length);
   const report = await invokeInSandbox(fn, layout, { events, environment, functionName: constructId, timeoutMs: 180_000 });
-  return { report, layout };
+  const calls = [s3Proxy, sqsProxy, batchProxy].flatMap((p, i) => p.calls.slice(before[i]));
+  callsBy.set(fn.logicalId, [...(callsBy.get(fn.logicalId) ?? []), ...calls]);
+  return { report, layout, calls };
 }
 
 function ok(report: SandboxReport): unknown[] {
@@ -122,8 +168,12 @@ test('sweeper: the scheduled event enqueues the unlabelled uploads to the work q
 test('s3-tagger: an S3 ObjectCreated event with a URL-encoded key (+, space, unicode) tags the object and writes the result', async () => {
   const event = s3Event({ bucket: BUCKET, key: TRICKY_KEY, size: 1 });
   expect(event.Records[0]!.s3.object.key).toContain('+%2B+');
-  const { report, layout } = await run('S3Tagger', [event, event]);
+  // The stack's bucket is versioned, so S3's events carry a versionId (the tagger then reads and
+  // tags that version); an imported, unversioned bucket's do not.
+  const versioned = s3Event({ bucket: BUCKET, key: TRICKY_KEY, size: 1, versionId: 'v1' });
+  const { report, layout, calls } = await run('S3Tagger', [event, versioned]);
   expect(ok(report)).toHaveLength(2);
+  expect(calls.filter((c) => c.versionId === 'v1').map((c) => c.operation)).toEqual(expect.arrayContaining(['GetObject', 'PutObjectTagging']));
   const tags = await tagsOf(TRICKY_KEY);
   expect(tags['resnet:model']).toBe(MODEL_ID);
   expect(tags['resnet:label1']).toMatch(/^class \d$/);
@@ -147,11 +197,20 @@ test('classify-api: an HTTP API v2 event with a base64 binary body answers 200 w
   const event = httpEvent({ method: 'POST', path: '/classify', headers: { 'content-type': 'image/jpeg' }, body });
   expect(event.isBase64Encoded).toBe(true);
   const upload = httpEvent({ method: 'POST', path: '/uploads', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ filename: 'big photo.jpg', contentType: 'image/jpeg' }) });
-  const { report, layout } = await run('ClassifyApi', [event, event, upload]);
-  const [cold, warm, presigned] = ok(report) as Array<{ statusCode: number; body: string }>;
+  const fromS3 = httpEvent({ method: 'POST', path: '/classify', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ s3: { bucket: BUCKET, key: SQS_KEY } }) });
+  const resultPath = (key: string): string => `/results/${encodeURIComponent(key)}`;
+  const stored = httpEvent({ method: 'GET', path: resultPath(TRICKY_KEY), routeKey: 'GET /results/{key+}', pathParameters: { key: TRICKY_KEY } });
+  const none = httpEvent({ method: 'GET', path: resultPath(SWEEP_KEY), routeKey: 'GET /results/{key+}', pathParameters: { key: SWEEP_KEY } });
+  const { report, layout } = await run('ClassifyApi', [event, event, upload, fromS3, stored, none]);
+  const [cold, warm, presigned, s3Classified, storedResult, noResult] = ok(report) as Array<{ statusCode: number; body: string }>;
   // The presigned upload goes to the stack's bucket under the uploads prefix (INPUT_BUCKET, UPLOADS_PREFIX from the template).
   expect(presigned!.statusCode).toBe(201);
-  expect(JSON.parse(presigned!.body)).toMatchObject({ bucket: BUCKET, key: expect.stringMatching(/^uploads\/.*big-photo\.jpg$/), method: 'POST' });
+  const grant = JSON.parse(presigned!.body) as { bucket: string; key: string };
+  expect(grant).toMatchObject({ bucket: BUCKET, key: expect.stringMatching(/^uploads\/.*big-photo\.jpg$/), method: 'POST' });
+  // The client's upload is signed with the function's credentials: S3 authorises the presigned
+  // POST as the function's s3:PutObject of that key.
+  callsBy.get(fnFor('ClassifyApi').logicalId)!.push({ service: 's3', operation: 'PutObject', bucket: grant.bucket, key: grant.key, status: 200 });
+  expect([s3Classified!.statusCode, storedResult!.statusCode, noResult!.statusCode]).toEqual([200, 200, 404]);
   const results = [cold!, warm!];
   for (const r of results) {
     expect(r.statusCode).toBe(200);
@@ -166,7 +225,71 @@ test('classify-api: an HTTP API v2 event with a base64 binary body answers 200 w
 
 test('a module missing from the artefact fails the import, as it would in Lambda', async () => {
   const { report } = await run('ClassifyApi', [httpEvent({ method: 'POST', path: '/classify', headers: { 'content-type': 'image/jpeg' }, body: await gradientJpeg(32, 32) })],
-    (l) => rmSync(path.join(l.opt, 'nodejs/node_modules/onnxruntime-common'), { recursive: true }));
+    { mutate: (l) => rmSync(path.join(l.opt, 'nodejs/node_modules/onnxruntime-common'), { recursive: true }) });
   const failure = report.invokes.find((i) => i.error);
   expect(failure?.error?.message).toMatch(/Cannot find module 'onnxruntime-common'/);
 }, SLOW);
+
+// After the fan-out sweep above, and on a prefix of its own (its own cursor): a backlog above the
+// threshold is written as a manifest and submitted to AWS Batch (a local endpoint answers SubmitJob).
+test('sweeper: above the threshold it writes a manifest and submits a Batch job on the template\'s queue and definition', async () => {
+  const gpu = s.stack.gpu!;
+  const { report, calls } = await run('Sweeper', [scheduledEvent()], { env: { SWEEP_PREFIX: 'uploads/backlog/', BACKLOG_THRESHOLD: '0' } });
+  const [result] = ok(report) as Array<{ backlog: number; mode?: string }>;
+  expect(result).toMatchObject({ backlog: 1 });
+  const submit = calls.filter((c) => c.operation === 'SubmitJob');
+  expect(submit).toEqual([expect.objectContaining({ status: 200, jobQueue: resolver.arn(idOf(gpu.jobQueue)), jobDefinition: resolver.ref(idOf(gpu.jobDefinition)) })]);
+}, SLOW);
+
+describe('permissions: each call above, evaluated against the role the template gives its caller', () => {
+  const functions = ['S3Tagger', 'SqsWorker', 'ClassifyApi', 'Sweeper'];
+  const refusals: Refusal[] = [];
+  const explain = (r: Refusal): string => `${r.caller}: ${r.request.action} on ${r.request.resource} (${r.request.why}) -> ${r.result}`;
+
+  test('every recorded S3, SQS and Batch call of each function is allowed by its role and the bucket or queue policy', async () => {
+    for (const id of functions) {
+      const fn = fnFor(id);
+      const calls = callsBy.get(fn.logicalId) ?? [];
+      expect(calls.length).toBeGreaterThan(0);
+      const requests: IamRequest[] = calls.flatMap(iamRequestsOf);
+      refusals.push(...await permissions.checkAll({ role: permissions.functionRole(fn.logicalId) }, requests));
+    }
+    expect(refusals.map(explain)).toEqual([]);
+  });
+
+  test('what Lambda does with each function role (logs, X-Ray, SQS polling, failure destination) is allowed', async () => {
+    const denied: Refusal[] = [];
+    for (const id of functions) {
+      for (const { caller, request } of permissions.lambdaPlatformRequests(fnFor(id).logicalId)) {
+        const r = await permissions.check(caller, request);
+        if (r) denied.push(r);
+      }
+    }
+    expect(denied.map(explain)).toEqual([]);
+  });
+
+  test('S3 may send the upload events to the queue (queue policy, aws:SourceArn = the bucket), and no other bucket may', async () => {
+    const sends = permissions.notificationRequests();
+    expect(sends).toHaveLength(1);
+    expect(sends[0]!.request.resource).toBe(resolver.arn(idOf(s.stack.uploads.events.queue)));
+    const denied = (await Promise.all(sends.map(({ caller, request }) => permissions.check(caller, request)))).filter((r) => r !== undefined);
+    expect(denied.map(explain)).toEqual([]);
+    const other: Caller = { service: 's3.amazonaws.com', context: { 'aws:SourceArn': 'arn:aws:s3:::someone-elses-bucket', 'aws:SourceAccount': '123456789012' } };
+    expect((await permissions.check(other, sends[0]!.request))?.result).toBe('ImplicitlyDenied');
+  });
+
+  test('the schedule may assume its role, invoke the sweeper and dead-letter a failed delivery', async () => {
+    const steps = permissions.scheduleRequests();
+    expect(steps.map((x) => x.request.action)).toEqual(['sts:AssumeRole', 'lambda:InvokeFunction', 'sqs:SendMessage']);
+    expect(steps[1]!.request.resource).toBe(resolver.arn(fnFor('Sweeper').logicalId));
+    const denied = (await Promise.all(steps.map(({ caller, request }) => permissions.check(caller, request)))).filter((r) => r !== undefined);
+    expect(denied.map(explain)).toEqual([]);
+  });
+
+  test('no grant of these roles goes unused, except the ones listed with a reason', () => {
+    const roles = [...functions.map((id) => permissions.functionRole(fnFor(id).logicalId)), ...new Set(permissions.scheduleRequests().flatMap((x) => ('role' in x.caller ? [x.caller.role] : [])))];
+    const unused = roles.flatMap((role) => permissions.unused(role).map((g) => `${role}: ${grantLine(g)}`));
+    console.log(`Granted but never used (${unused.length}):\n${unused.map((u) => `  ${u}${UNUSED_BUT_KEPT[u] ? `  [kept: ${UNUSED_BUT_KEPT[u]}]` : ''}`).join('\n')}`);
+    expect(unused.sort()).toEqual(Object.keys(UNUSED_BUT_KEPT).sort());
+  });
+});
