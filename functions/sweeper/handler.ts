@@ -3,7 +3,10 @@
  * the last sweep stopped (labelling/sweep.ts). A backlog up to BACKLOG_THRESHOLD is enqueued in
  * full to QUEUE_URL for the sqs-worker; a larger one is written as a manifest of the missing keys
  * and submitted as an AWS Batch array job (BATCH_JOB_QUEUE + BATCH_JOB_DEFINITION), or only
- * written and reported when those are unset.
+ * written and reported when those are unset. With INVENTORY_BUCKET set (the bucket the uploads'
+ * daily S3 Inventory is delivered to; INVENTORY_PREFIX, default `<INPUT_BUCKET>/resnet-uploads/`,
+ * the folder of its dated reports), a large backlog goes to Batch as the newest report instead,
+ * once per report (labelling/backlog-dispatch.ts).
  */
 import middy from '@middy/core';
 import type { Context } from 'aws-lambda';
@@ -36,6 +39,7 @@ export function createSweeperHandler(deps: Pick<FunctionDeps, 's3' | 'config' | 
       maxList: config.sweepMaxList,
       maxSeconds: Math.max(1, Math.min(config.sweepMaxSeconds, left / 1000)),
       planner: plannerOptionsFromEnv(env),
+      ...(env.INVENTORY_BUCKET ? { inventory: { bucket: env.INVENTORY_BUCKET, prefix: env.INVENTORY_PREFIX || `${config.inputBucket}/resnet-uploads/` } } : {}),
     }, sinks);
     deps.obs.logger.info('sweep done', { ...report });
     return report;

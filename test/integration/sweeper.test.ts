@@ -5,7 +5,7 @@
  */
 import { testClassifier, testDeps, gradientJpeg, TEST_MODEL_ID } from './functions-harness.js';
 
-import { GetObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
+import { GetObjectCommand, ListObjectsV2Command, PutObjectCommand } from '@aws-sdk/client-s3';
 import type { Context, ScheduledEvent } from 'aws-lambda';
 
 import type { Classifier } from '../../core/classifier.js';
@@ -89,6 +89,50 @@ test('above BACKLOG_THRESHOLD: a manifest of exactly the missing keys, one part 
   expect(doc.parts.map((p) => p.objects)).toEqual([2, 1]);
   const lines = (await Promise.all(doc.parts.map((p) => text(p.key)))).join('').trim().split('\n').map((l) => JSON.parse(l) as ObjectJobMessage);
   expect(lines).toEqual(['uploads/img-1.jpg', 'uploads/img-2.jpg', 'uploads/img-4.jpg'].map((key) => ({ bucket: BUCKET, key })));
+});
+
+test('above BACKLOG_THRESHOLD with INVENTORY_BUCKET: one job over the newest inventory report, a child per file, once per report; no manifest of keys', async () => {
+  const INV = 'inventory';
+  await s3.createBucket(INV);
+  const reports = `${BUCKET}/resnet-uploads/`;
+  const backlogs = async (): Promise<number> => (await s3.client.send(new ListObjectsV2Command({ Bucket: BUCKET, Prefix: `${RP}_sweep/${TEST_MODEL_ID}/${BUCKET}/backlogs/` }))).KeyCount ?? 0;
+  const putReport = (date: string, files: number): Promise<unknown> =>
+    s3.client.send(new PutObjectCommand({
+      Bucket: INV, Key: `${reports}${date}/manifest.json`,
+      Body: JSON.stringify({ fileFormat: 'CSV', fileSchema: 'Bucket, Key, Size, LastModifiedDate, ETag', files: Array.from({ length: files }, (_, i) => ({ key: `${reports}data/f${date}-${i}.csv.gz` })) }),
+    }));
+  const env = { BACKLOG_THRESHOLD: '2', INVENTORY_BUCKET: INV };
+
+  // No report delivered yet: the manifest of the found keys, as without an inventory.
+  const before = await backlogs();
+  const none = await sweeper(env).run();
+  expect(none.inventory).toBeUndefined();
+  expect(none.batch?.input).toMatch(/backlog\.json$/);
+  expect(await backlogs()).toBeGreaterThan(before);
+
+  // A folder that is not a report, an older report and the newest one (3 files).
+  await s3.client.send(new PutObjectCommand({ Bucket: INV, Key: `${reports}hive/dt=2026-12-06-01-00/symlink.txt`, Body: 'x' }));
+  await putReport('2026-12-05T01-00Z', 5);
+  await putReport('2026-12-06T01-00Z', 3);
+  const written = await backlogs();
+  const first = sweeper(env);
+  const r1 = await first.run();
+  expect(r1).toMatchObject({ backlog: 3, enqueued: 0, inventory: { report: '2026-12-06T01-00Z', held: false }, plan: { mode: 'batch', arraySize: 3 } });
+  expect(first.submitted.map((j) => j.input)).toEqual([`s3://${INV}/${reports}2026-12-06T01-00Z/manifest.json`]);
+  expect(await backlogs()).toBe(written);
+
+  // The next sweep finds the same backlog (the job has not run): nothing more is submitted.
+  const second = sweeper(env);
+  expect(await second.run()).toMatchObject({ backlog: 3, inventory: { report: '2026-12-06T01-00Z', held: true } });
+  expect(second.submitted).toHaveLength(0);
+  expect(second.queued).toHaveLength(0);
+
+  // A newer report: one job over it.
+  await putReport('2026-12-07T01-00Z', 2);
+  const third = sweeper(env);
+  expect(await third.run()).toMatchObject({ inventory: { report: '2026-12-07T01-00Z', held: false }, plan: { arraySize: 2 } });
+  expect(third.submitted.map((j) => j.input)).toEqual([`s3://${INV}/${reports}2026-12-07T01-00Z/manifest.json`]);
+  expect(await backlogs()).toBe(written);
 });
 
 test('no blind spot: 20 objects, the first 10 labelled, SWEEP_MAX_LIST 10 — every unlabelled object is found within ceil(20/10)+1 sweeps, and no labelled one', async () => {
