@@ -16,6 +16,8 @@
  * Flags: --assembly <dir> (default cdk.out) --stack <name> (default ResnetServerless)
  *        --warm <n> warm invokes per function (default 5) --width/--height of the test JPEG (default 1024x768)
  *        --floor-threads <n> (default 2)
+ *        --env KEY=VALUE, repeatable: set in every function's environment (e.g. RESNET_MODEL_THREAD=1
+ *        to create the session in a worker thread during the import, functions/common/preload.ts)
  */
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { mkdtemp } from 'node:fs/promises';
@@ -48,8 +50,14 @@ const { values: flags } = parseArgs({
     width: { type: 'string', default: '1024' },
     height: { type: 'string', default: '768' },
     'floor-threads': { type: 'string', default: '2' },
+    env: { type: 'string', multiple: true, default: [] },
   },
 });
+const extraEnv = Object.fromEntries(flags.env.map((kv) => {
+  const i = kv.indexOf('=');
+  if (i < 1) throw new Error(`--env takes KEY=VALUE, got "${kv}".`);
+  return [kv.slice(0, i), kv.slice(i + 1)];
+}));
 const warm = Number(flags.warm);
 
 async function testJpeg(w: number, h: number, seed: number): Promise<Buffer> {
@@ -82,6 +90,7 @@ async function main(): Promise<void> {
     console.error(`No ${flags.stack}.template.json under ${assembly}: run \`npm run synth\` first.`);
     process.exit(1);
   }
+  const startLoad = os.loadavg().map((l) => l.toFixed(2)).join(' ');
   const fns = readAssemblyFunctions(assembly, flags.stack);
   const dataDir = await mkdtemp(path.join(os.tmpdir(), 'bench-artifacts-s3-'));
   const server = new S3rver({ address: '127.0.0.1', port: 0, directory: dataDir, silent: true });
@@ -110,6 +119,7 @@ async function main(): Promise<void> {
           ...resolveEnvironment(fn.environment, layout, { StorageBucket: BUCKET, BacklogWorkQueue: sqs.queueUrl }),
           S3_ENDPOINT: endpoint, AWS_ACCESS_KEY_ID: 'S3RVER', AWS_SECRET_ACCESS_KEY: 'S3RVER',
           POWERTOOLS_METRICS_DISABLED: 'true', POWERTOOLS_LOG_LEVEL: 'WARN',
+          ...extraEnv,
         };
         const report: SandboxReport = await invokeInSandbox(fn, layout, { events: eventsFor(kind, warm + 1, body), environment, functionName: kind, timeoutMs: 600_000 });
         const failed = report.invokes.find((i) => i.error);
@@ -138,7 +148,7 @@ async function main(): Promise<void> {
   }
   const model = fns.map((f) => f.environment.MODEL_ID).find((m) => typeof m === 'string') ?? '?';
   const floor = median(floors.map((f) => f.totalMs));
-  console.log(`Artefacts of ${flags.stack} (${assembly}), model ${String(model)}, ${flags.width}x${flags.height} JPEG, ${warm} warm invokes, node ${process.version}, ${os.cpus()[0]?.model ?? 'unknown CPU'}, ${os.cpus().length} CPUs, load average ${os.loadavg().map((l) => l.toFixed(2)).join(' ')}`);
+  console.log(`Artefacts of ${flags.stack} (${assembly}), model ${String(model)}, ${flags.width}x${flags.height} JPEG, ${warm} warm invokes, node ${process.version}, ${os.cpus()[0]?.model ?? 'unknown CPU'}, ${os.cpus().length} CPUs, load average ${os.loadavg().map((l) => l.toFixed(2)).join(' ')} (at the start: ${startLoad})${flags.env.length ? `, environment ${flags.env.join(' ')}` : ''}`);
   console.log(`Floor (bare session, optimisation all, ${floorThreads} threads, ${path.basename(floorModel)}, + one inference): ${floors.map((f) => `${ms(f.createMs)} + ${ms(f.firstRunMs)}`).join(', ')} ms; median ${ms(floor)} ms`);
   console.log('');
   console.log('| function | code + layers MB | of 250 MB limit | init (module import) ms | layer read (labels) ms | session creation ms | first inference ms | first invoke ms | init + first invoke ms | × floor | warm invoke ms (median) | peak RSS MB |');

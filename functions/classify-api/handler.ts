@@ -2,6 +2,9 @@
  * classify-api: API Gateway HTTP API (payload v2) — POST /classify, GET /model, POST /uploads,
  * GET /results/{key}. See api/openapi.yaml.
  */
+// First: with RESNET_MODEL_THREAD=1 it starts the model's session in a thread while the rest of the bundle loads.
+import '../common/preload.js';
+
 import middy from '@middy/core';
 import httpHeaderNormalizer from '@middy/http-header-normalizer';
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from 'aws-lambda';

@@ -11,7 +11,6 @@
  *    downloaded when missing.
  * The results' model id is `MODEL_ID` (default `resnet50-v2`) in every case.
  */
-import { existsSync } from 'node:fs';
 import path from 'node:path';
 
 import type { S3Client } from '@aws-sdk/client-s3';
@@ -20,8 +19,10 @@ import { Classifier, type ClassifierOptions } from '../../core/classifier.js';
 import { InvalidArgumentError } from '../../core/errors.js';
 import { createS3Client } from '../../labelling/aws-clients.js';
 import { downloadOnce } from '../../labelling/download-once.js';
-import { OPTIMIZED_MODEL_FILE } from '../../layers/model-form.js';
+import { ModelSession, type ClassifierSession, type SessionOptions } from '../../core/session.js';
 import { DEFAULT_MODEL_ID } from './config.js';
+import { layerModelFromEnv, threadsFromEnv } from './layer-model.js';
+import { takePreloadedSession } from './preload.js';
 
 export { DEFAULT_MODEL_ID };
 
@@ -31,15 +32,11 @@ export { DEFAULT_MODEL_ID };
  */
 export async function resolveModelOptions(env: NodeJS.ProcessEnv = process.env, s3?: S3Client): Promise<ClassifierOptions> {
   const modelId = env.MODEL_ID || DEFAULT_MODEL_ID;
-  const threads = env.ORT_THREADS ? Number(env.ORT_THREADS) : undefined;
+  const threads = threadsFromEnv(env);
   const maxPixels = env.RESNET_MAX_PIXELS ? Number(env.RESNET_MAX_PIXELS) : undefined;
   const common = { ...(threads ? { threads } : {}), ...(maxPixels ? { maxPixels } : {}) };
-  if (env.MODEL_DIR) {
-    const labels = path.join(env.MODEL_DIR, 'labels.txt');
-    const optimized = path.join(env.MODEL_DIR, OPTIMIZED_MODEL_FILE);
-    if (existsSync(optimized)) return { model: optimized, labels, modelId, preOptimized: true, ...common };
-    return { model: path.join(env.MODEL_DIR, 'model.onnx'), labels, modelId, ...common };
-  }
+  const layer = layerModelFromEnv(env);
+  if (layer) return { model: layer.model, labels: layer.labels, modelId, ...layer.session, ...common };
   if (env.MODEL_S3_URI) {
     if (!env.LABELS_S3_URI) throw new InvalidArgumentError('MODEL_S3_URI is set but LABELS_S3_URI is not; both are needed.');
     const dir = path.join(env.MODEL_TMP_DIR ?? '/tmp', 'model');
@@ -56,12 +53,23 @@ export async function resolveModelOptions(env: NodeJS.ProcessEnv = process.env, 
 let current: Promise<Classifier> | undefined;
 
 /**
+ * Opens the session: the one preload.ts started in a thread during init when it is for this model
+ * and these options, else (and when that thread failed) one on the main thread.
+ */
+function openSession(modelPath: string, opts: SessionOptions): Promise<ClassifierSession> {
+  const thread = takePreloadedSession(modelPath, opts);
+  if (!thread) return ModelSession.create(modelPath, opts);
+  // The main-thread session names the cause (missing file, not a classifier) with its typed error.
+  return thread.catch(() => ModelSession.create(modelPath, opts));
+}
+
+/**
  * The container's Classifier, loaded on first call. A failed load is not cached, so the next
  * invocation tries again (e.g. after a transient S3 error during the /tmp download).
  */
 export function getClassifier(env: NodeJS.ProcessEnv = process.env): Promise<Classifier> {
   if (current === undefined) {
-    const p = resolveModelOptions(env).then((o) => Classifier.load(o));
+    const p = resolveModelOptions(env).then((o) => Classifier.load({ ...o, openSession }));
     current = p;
     p.catch(() => {
       if (current === p) current = undefined;

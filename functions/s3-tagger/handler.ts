@@ -2,6 +2,9 @@
  * s3-tagger: S3 ObjectCreated notifications (direct, or through SQS) → classify → tags + result.
  * Bad images get an error result and tag; transient storage failures throw (retried, then DLQ).
  */
+// First: with RESNET_MODEL_THREAD=1 it starts the model's session in a thread while the rest of the bundle loads.
+import '../common/preload.js';
+
 import { BatchProcessor, EventType, processPartialResponse } from '@aws-lambda-powertools/batch';
 import middy from '@middy/core';
 import type { Context, S3Event, SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';

@@ -3,6 +3,9 @@
  * the same labelling as the s3-tagger, with partial batch failure: only failed message ids are
  * returned in `batchItemFailures`, so only they are retried (and finally dead-lettered).
  */
+// First: with RESNET_MODEL_THREAD=1 it starts the model's session in a thread while the rest of the bundle loads.
+import '../common/preload.js';
+
 import { BatchProcessor, EventType, processPartialResponse } from '@aws-lambda-powertools/batch';
 import middy from '@middy/core';
 import type { Context, SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
