@@ -2,7 +2,7 @@
  * Shared set-up of the infra tests: a small generated model packaged as a model layer (so the
  * tests never need the real 100 MB zoo file), and one synthesised stack per context.
  */
-import { existsSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { App, Validations } from 'aws-cdk-lib';
@@ -12,7 +12,7 @@ import { writeResNet } from '../../core/model-builder/index.js';
 import { buildModelForm } from '../../layers/build-model-form.js';
 import { buildModelLayer } from '../../layers/build-model-layer.js';
 import { type ResnetStack, buildResnetApp } from '../../infra/stack.js';
-import { TEST_CACHE } from '../helpers/paths.js';
+import { REPO_ROOT, TEST_CACHE } from '../helpers/paths.js';
 
 /** Where the infra tests keep their generated artefacts. */
 export const INFRA_CACHE = path.join(TEST_CACHE, 'infra');
@@ -30,6 +30,12 @@ export async function smallModelLayerDir(): Promise<string> {
   writeFileSync(labelsPath, Array.from({ length: 10 }, (_, i) => `n0000000${i} class ${i}`).join('\n') + '\n');
   buildModelLayer({ modelId: 'small', modelPath, labelsPath, outDir: dir });
   return dir;
+}
+
+/** The feature flags (`@aws-cdk/…` keys) of cdk.json's context. */
+export function featureFlags(): Record<string, unknown> {
+  const { context } = JSON.parse(readFileSync(path.join(REPO_ROOT, 'cdk.json'), 'utf8')) as { context: Record<string, unknown> };
+  return Object.fromEntries(Object.entries(context).filter(([k]) => k.startsWith('@aws-cdk')));
 }
 
 /** A synthesised app. */
@@ -53,7 +59,8 @@ export async function synth(context: Record<string, unknown> = {}): Promise<Synt
   if (form === 'optimized') await buildModelForm({ sourceDir: typeof context.modelDir === 'string' ? context.modelDir : modelDir, form });
   const app = new App({
     outdir: mkdtempSync(path.join(os.tmpdir(), 'resnet-cdk-')),
-    context: { modelDir, modelId: 'resnet50-v2', ...context },
+    // cdk.json's feature flags, so that the tests see the template `cdk synth` and `cdk deploy` make.
+    context: { ...featureFlags(), modelDir, modelId: 'resnet50-v2', ...context },
   });
   const cleanup = (): void => rmSync(app.outdir, { recursive: true, force: true });
   try {

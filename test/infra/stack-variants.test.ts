@@ -48,7 +48,9 @@ it('points the classifier functions at the S3 model with room in /tmp, and lets 
     const policy = resources[s.stack.getLogicalId(f.role.node.findChild('DefaultPolicy').node.defaultChild as never)];
     const modelRead = ((policy.Properties.PolicyDocument as Json).Statement as Json[]).find((st) => JSON.stringify(st.Resource).includes('.onnx'))!;
     expect(modelRead.Action).toBe('s3:GetObject');
-    expect((modelRead.Resource as unknown[]).length).toBe(2);
+    // minimizePolicies (cdk.json) may merge other GetObject grants into the statement; of the assets bucket, only these two objects.
+    const assets = (modelRead.Resource as unknown[]).map((r) => JSON.stringify(r)).filter((r) => /-assets-/.test(r));
+    expect(assets).toEqual([expect.stringMatching(/\.onnx"/), expect.stringMatching(/\.txt"/)]);
   }
   expect(resources[logicalId(s.stack.tagger.fn)].Properties).toMatchObject({ MemorySize: 4096, Timeout: 120 });
 });
