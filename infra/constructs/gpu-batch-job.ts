@@ -6,9 +6,9 @@
  * onnxruntime-node). The sweeper submits array jobs: each child takes the shard given by
  * AWS_BATCH_JOB_ARRAY_INDEX/SIZE.
  */
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
-import { Duration, RemovalPolicy, Size } from 'aws-cdk-lib';
+import { Duration, IgnoreMode, RemovalPolicy, Size } from 'aws-cdk-lib';
 import * as batch from 'aws-cdk-lib/aws-batch';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as ecrAssets from 'aws-cdk-lib/aws-ecr-assets';
@@ -17,6 +17,7 @@ import * as iam from 'aws-cdk-lib/aws-iam';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
 import { REPO_ROOT } from '../../layers/paths.js';
+import { dockerContextExclude } from '../docker.js';
 import { MissingArtefactError } from '../errors.js';
 import { acknowledge } from '../nag-suppressions.js';
 import type { ModelPackaging } from './model-packaging.js';
@@ -115,7 +116,9 @@ export class GpuBatchJob extends Construct {
       file: BATCH_DOCKERFILE,
       platform: ecrAssets.Platform.LINUX_AMD64,
       buildArgs: { ONNXRUNTIME_NODE_INSTALL: 'cuda12' },
-      exclude: ['node_modules', '.git', '.cache', 'cdk.out', 'layers/build', 'dist', 'coverage', '.local-stack', 'bench', '**/*.onnx'],
+      // Only what the Dockerfile copies: the image (and its hash) changes with the code it runs, not with docs or tests.
+      exclude: dockerContextExclude(readFileSync(dockerfile, 'utf8'), BATCH_DOCKERFILE),
+      ignoreMode: IgnoreMode.DOCKER,
     });
 
     this.jobRole = new iam.Role(this, 'JobRole', {
