@@ -103,12 +103,12 @@ export class ResnetStack extends Stack {
         environment: { ...shared, POWERTOOLS_SERVICE_NAME: 'batch-worker', POWERTOOLS_METRICS_NAMESPACE: METRICS_NAMESPACE },
       });
     }
-    this.sweeper = new BacklogSweeper(this, 'Backlog', {
-      storage: this.storage, sweeper: this.sweeperFunction, worker: this.worker, schedule: c.sweepSchedule,
-      backlogThreshold: c.backlogThreshold, batchSize: c.sqsBatchSize, maxConcurrency: c.workerMaxConcurrency, gpu: this.gpu,
-    });
     this.inventory = new BacklogInventory(this, 'Inventory', { storage: this.storage });
     if (this.gpu) this.inventory.grantRead(this.gpu.jobRole);
+    this.sweeper = new BacklogSweeper(this, 'Backlog', {
+      storage: this.storage, sweeper: this.sweeperFunction, worker: this.worker, schedule: c.sweepSchedule,
+      backlogThreshold: c.backlogThreshold, batchSize: c.sqsBatchSize, maxConcurrency: c.workerMaxConcurrency, gpu: this.gpu, inventory: this.inventory,
+    });
     this.monitoring = new Monitoring(this, 'Monitoring', {
       functions: { S3Tagger: this.tagger, SqsWorker: this.worker, ClassifyApi: this.classifyApi, Sweeper: this.sweeperFunction },
       deadLetterQueues: {

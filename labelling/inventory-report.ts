@@ -7,6 +7,12 @@
  * naming CSV files under `.../data/` ([inventory location](https://docs.aws.amazon.com/AmazonS3/latest/userguide/storage-inventory-location.html));
  * `manifest.json` is written after the files it names. The record lives beside the sweep's cursor:
  * `<resultsPrefix>_sweep/<model>/<bucket>/inventory-job.json`.
+ *
+ * Every request on the inventory bucket stays inside the reports' folder: LISTs with a prefix under
+ * it, and a GET of a `manifest.json` only after a LIST has shown it. The stack grants the sweeper
+ * s3:ListBucket on that bucket only with an s3:prefix condition, which S3 does not apply to the
+ * 404-or-403 decision of a GET (no prefix there): a GET of a missing manifest would be refused
+ * with AccessDenied instead of answering NoSuchKey.
  */
 import { GetObjectCommand, ListObjectsV2Command, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 
@@ -52,10 +58,16 @@ async function readText(s3: S3Client, bucket: string, key: string): Promise<stri
   }
 }
 
+/** Whether `key` exists, by a LIST of it as prefix (no GET of a missing key, see the module comment). */
+async function listed(s3: S3Client, bucket: string, key: string): Promise<boolean> {
+  const page = await s3Call(`ListObjectsV2 s3://${bucket}/${key}`, () => s3.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: key, MaxKeys: 1 })));
+  return page.Contents?.[0]?.Key === key;
+}
+
 /**
  * The newest report whose `manifest.json` is in place, or null when there is none yet (S3 writes
- * the first up to 48 hours after the configuration). One LIST of the report folders, then a GET of
- * the newest manifest (and of older ones only while a newer has none).
+ * the first up to 48 hours after the configuration). One LIST of the report folders, then, newest
+ * first until one is found, a LIST of the folder's `manifest.json` and a GET of it.
  */
 export async function newestInventoryReport(s3: S3Client, loc: InventoryLocation): Promise<InventoryReport | null> {
   const dates: string[] = [];
@@ -72,6 +84,7 @@ export async function newestInventoryReport(s3: S3Client, loc: InventoryLocation
   } while (token);
   for (const date of dates.sort().reverse()) {
     const key = `${loc.prefix}${date}/manifest.json`;
+    if (!(await listed(s3, loc.bucket, key))) continue;
     const text = await readText(s3, loc.bucket, key);
     if (text === null) continue;
     const files = (JSON.parse(text) as { files?: unknown[] }).files;

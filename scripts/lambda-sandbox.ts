@@ -258,8 +258,9 @@ export async function invokeInSandbox(fn: AssemblyFunction, layout: LambdaLayout
 
 /**
  * Resolves a template environment for the sandbox: `/opt/...` paths move under the layout,
- * `{Ref: id}` and other intrinsics are looked up in `refs` (by logical id prefix, e.g.
- * `StorageBucket`), and unresolved intrinsics are dropped.
+ * `{Ref: id}` and `{Fn::GetAtt: [id, ...]}` are looked up in `refs` (by logical id prefix, e.g.
+ * `StorageBucket`), `Fn::Join` joins its resolved parts, and a value with an intrinsic not
+ * resolved so is dropped.
  */
 export function resolveEnvironment(env: Readonly<Record<string, unknown>>, layout: LambdaLayout, refs: Readonly<Record<string, string>>): Record<string, string> {
   const out: Record<string, string> = {};
@@ -268,9 +269,19 @@ export function resolveEnvironment(env: Readonly<Record<string, unknown>>, layou
       out[k] = v.startsWith('/opt/') ? path.join(layout.opt, v.slice('/opt/'.length)) : v;
       continue;
     }
-    const id = JSON.stringify(v).match(/"(?:Ref|Fn::GetAtt)":\s*\[?"([A-Za-z0-9]+)"/)?.[1];
-    const hit = id ? Object.entries(refs).find(([prefix]) => id.startsWith(prefix)) : undefined;
-    if (hit) out[k] = hit[1];
+    const value = resolveIntrinsic(v, refs);
+    if (value !== undefined) out[k] = value;
   }
   return out;
+}
+
+function resolveIntrinsic(v: unknown, refs: Readonly<Record<string, string>>): string | undefined {
+  if (typeof v === 'string') return v;
+  const o = (v ?? {}) as { Ref?: unknown; 'Fn::GetAtt'?: unknown; 'Fn::Join'?: [string, unknown[]] };
+  if (o['Fn::Join']) {
+    const parts = o['Fn::Join'][1].map((p) => resolveIntrinsic(p, refs));
+    return parts.every((p) => p !== undefined) ? parts.join(o['Fn::Join'][0]) : undefined;
+  }
+  const id = typeof o.Ref === 'string' ? o.Ref : Array.isArray(o['Fn::GetAtt']) ? String(o['Fn::GetAtt'][0]) : undefined;
+  return id ? Object.entries(refs).find(([prefix]) => id.startsWith(prefix))?.[1] : undefined;
 }

@@ -3,7 +3,9 @@
  * unlabelled objects under the uploads prefix (resuming where the last sweep stopped) and either
  * fans them out to the work queue (one message per object, consumed by the sqs-worker) or, above
  * the backlog threshold, writes a manifest of them and submits a GPU Batch array job over it
- * (labelling/planner.ts decides).
+ * (labelling/planner.ts decides). With the uploads' S3 Inventory, a backlog past the threshold is
+ * submitted as the newest inventory report instead; until the first report is delivered (up to
+ * 48 hours after the deployment), as the manifest.
  */
 import { Duration, Stack } from 'aws-cdk-lib';
 import type * as lambda from 'aws-cdk-lib/aws-lambda';
@@ -15,6 +17,7 @@ import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
 import { SWEEP_FOLDER } from '../../labelling/sweep-state.js';
 import { acknowledge } from '../nag-suppressions.js';
+import type { BacklogInventory } from './backlog-inventory.js';
 import type { ClassifierFunction } from './classifier-function.js';
 import type { GpuBatchJob } from './gpu-batch-job.js';
 import { QueueWithDlq } from './queue-with-dlq.js';
@@ -34,6 +37,11 @@ export interface BacklogSweeperProps {
   readonly maxConcurrency: number;
   /** The GPU path; undefined when disabled (the sweeper then always fans out). */
   readonly gpu?: GpuBatchJob;
+  /**
+   * The uploads' S3 Inventory: with the GPU path, a backlog past the threshold goes to Batch as its
+   * newest report. @default none (manifests of the keys the sweep found)
+   */
+  readonly inventory?: BacklogInventory;
 }
 
 export class BacklogSweeper extends Construct {
@@ -75,6 +83,13 @@ export class BacklogSweeper extends Construct {
       props.gpu.grantSubmit(sweeper.fn);
       sweeper.fn.addEnvironment('BATCH_JOB_QUEUE', props.gpu.jobQueue.jobQueueArn);
       sweeper.fn.addEnvironment('BATCH_JOB_DEFINITION', props.gpu.jobDefinition.jobDefinitionArn);
+      // Without the GPU path the sweep never submits, so it has no use for the reports.
+      const reports = props.inventory?.bucket;
+      if (reports) {
+        props.inventory!.grantFindReports(sweeper.fn);
+        sweeper.fn.addEnvironment('INVENTORY_BUCKET', reports.bucketName);
+        sweeper.fn.addEnvironment('INVENTORY_PREFIX', props.inventory!.reportsFolder);
+      }
     }
 
     // One dead-letter queue for both ways a sweep can be lost: the scheduler failing to invoke,

@@ -15,6 +15,7 @@ import path from 'node:path';
 
 import { GetObjectCommand, GetObjectTaggingCommand, PutObjectCommand } from '@aws-sdk/client-s3';
 
+import { INVENTORY_ID } from '../../infra/constructs/backlog-inventory.js';
 import { resultKey } from '../../labelling/results.js';
 import {
   type AssemblyFunction, type LambdaLayout, type SandboxReport, invokeInSandbox, layOutFunction, readAssemblyFunctions, resolveEnvironment,
@@ -30,6 +31,8 @@ import { type LocalS3, startLocalS3 } from '../helpers/s3.js';
 import { type Synth, synth } from '../infra/fixtures.js';
 
 const BUCKET = 'resnet-artifacts';
+/** The inventory reports' bucket (INVENTORY_BUCKET); the template's inventory writes to `<BUCKET>/resnet-uploads/`. */
+const INVENTORY = 'resnet-artifacts-inventory';
 /** A key S3 URL-encodes in events: spaces become `+`, a real `+` becomes %2B, unicode is %-escaped. */
 const TRICKY_KEY = 'uploads/cat + dog/été 写真 1+1.jpg';
 const SQS_KEY = 'uploads/queued/ünïcode+plus.jpg';
@@ -59,12 +62,12 @@ const roots: string[] = [];
 const SLOW = 240_000;
 
 beforeAll(async () => {
-  [s, s3, sqs] = await Promise.all([synth({ modelId: MODEL_ID, 'aws:cdk:enable-asset-metadata': true }), startLocalS3({ buckets: [BUCKET] }), startLocalSqs(WORK_QUEUE)]);
+  [s, s3, sqs] = await Promise.all([synth({ modelId: MODEL_ID, 'aws:cdk:enable-asset-metadata': true }), startLocalS3({ buckets: [BUCKET, INVENTORY] }), startLocalSqs(WORK_QUEUE)]);
   fns = readAssemblyFunctions(s.app.outdir, s.stack.stackName);
   [s3Proxy, sqsProxy, batchProxy] = await Promise.all([startRecordingProxy('s3', s3.endpoint, { echoVersionId: true }), startRecordingProxy('sqs', new URL(sqs.queueUrl).origin), startRecordingProxy('batch')]);
   resolver = new TemplateResolver(s.template.toJSON() as never, {
     stackName: s.stack.stackName,
-    names: { [idOf(s.stack.storage.bucket)]: BUCKET, [idOf(s.stack.sweeper.work.queue)]: WORK_QUEUE },
+    names: { [idOf(s.stack.storage.bucket)]: BUCKET, [idOf(s.stack.inventory.bucket!)]: INVENTORY, [idOf(s.stack.sweeper.work.queue)]: WORK_QUEUE },
   });
   permissions = new StackPermissions(s.template.toJSON() as never, resolver);
   for (const [i, key] of [TRICKY_KEY, SQS_KEY, SWEEP_KEY].entries()) {
@@ -106,6 +109,7 @@ async function run(constructId: string, events: unknown[], opts: { mutate?: (l: 
   const environment = {
     ...resolveEnvironment(fn.environment, layout, {
       StorageBucket: BUCKET,
+      [idOf(s.stack.inventory.bucket!)]: INVENTORY,
       BacklogWorkQueue: `${sqsProxy.endpoint}/123456789012/${WORK_QUEUE}`,
       // The sweeper's Batch job queue and definition, as the template's ARNs.
       ...(gpu ? { [idOf(gpu.jobQueue)]: resolver.arn(idOf(gpu.jobQueue)), [idOf(gpu.jobDefinition)]: resolver.ref(idOf(gpu.jobDefinition)) } : {}),
@@ -232,13 +236,39 @@ test('a module missing from the artefact fails the import, as it would in Lambda
 
 // After the fan-out sweep above, and on a prefix of its own (its own cursor): a backlog above the
 // threshold is written as a manifest and submitted to AWS Batch (a local endpoint answers SubmitJob).
-test('sweeper: above the threshold it writes a manifest and submits a Batch job on the template\'s queue and definition', async () => {
+// The template sets INVENTORY_BUCKET, but no report has been delivered yet: the manifest path.
+test('sweeper: above the threshold, before the first inventory report, it writes a manifest and submits a Batch job on the template\'s queue and definition', async () => {
   const gpu = s.stack.gpu!;
   const { report, calls } = await run('Sweeper', [scheduledEvent()], { env: { SWEEP_PREFIX: 'uploads/backlog/', BACKLOG_THRESHOLD: '0' } });
-  const [result] = ok(report) as Array<{ backlog: number; mode?: string }>;
+  const [result] = ok(report) as Array<{ backlog: number; batch?: { input: string }; inventory?: unknown }>;
   expect(result).toMatchObject({ backlog: 1 });
+  expect(result!.inventory).toBeUndefined();
+  expect(result!.batch?.input).toMatch(/^s3:\/\/resnet-artifacts\/resnet-results\/_sweep\/.*backlog\.json$/);
+  expect(calls.some((c) => c.operation === 'ListObjectsV2' && c.bucket === INVENTORY)).toBe(true);
   const submit = calls.filter((c) => c.operation === 'SubmitJob');
   expect(submit).toEqual([expect.objectContaining({ status: 200, jobQueue: resolver.arn(idOf(gpu.jobQueue)), jobDefinition: resolver.ref(idOf(gpu.jobDefinition)) })]);
+}, SLOW);
+
+// A delivered report, laid out as S3 writes it (<source bucket>/<inventory id>/<date>/manifest.json,
+// .../data/*.csv.gz, .../hive/), beside a newer report still being delivered (no manifest.json yet):
+// the next sweep submits one job over the delivered report, reading the inventory bucket with the
+// sweeper's role (checked below).
+test('sweeper: above the threshold, with an inventory report delivered, it submits one job over the report', async () => {
+  const folder = `${BUCKET}/${INVENTORY_ID}/`;
+  const manifestKey = `${folder}2026-12-06T01-00Z/manifest.json`;
+  const put = (Key: string, Body: string): Promise<unknown> => s3.client.send(new PutObjectCommand({ Bucket: INVENTORY, Key, Body }));
+  await put(`${folder}data/part-0.csv.gz`, 'not read by the sweeper');
+  await put(manifestKey, JSON.stringify({ sourceBucket: BUCKET, fileFormat: 'CSV', fileSchema: 'Bucket, Key, Size, LastModifiedDate, ETag', files: [{ key: `${folder}data/part-0.csv.gz` }] }));
+  await put(`${folder}2026-12-06T01-00Z/manifest.checksum`, 'x');
+  await put(`${folder}hive/dt=2026-12-06-01-00/symlink.txt`, 'x');
+  await put(`${folder}2026-12-07T01-00Z/manifest.checksum`, 'x');
+  const { report, calls } = await run('Sweeper', [scheduledEvent()], { env: { SWEEP_PREFIX: 'uploads/backlog/', BACKLOG_THRESHOLD: '0' } });
+  const [result] = ok(report) as Array<{ backlog: number; batch?: { input: string; plan: { arraySize: number } }; inventory?: unknown }>;
+  expect(result).toMatchObject({ backlog: 1, inventory: { report: '2026-12-06T01-00Z', held: false } });
+  expect(result!.batch).toMatchObject({ input: `s3://${INVENTORY}/${manifestKey}`, plan: { arraySize: 1 } });
+  expect(calls.filter((c) => c.operation === 'SubmitJob')).toHaveLength(1);
+  // The sweeper reads the manifest, and nothing else of the inventory bucket.
+  expect(calls.filter((c) => c.bucket === INVENTORY && c.operation === 'GetObject').map((c) => c.key)).toEqual([manifestKey]);
 }, SLOW);
 
 describe('permissions: each call above, evaluated against the role the template gives its caller', () => {

@@ -72,6 +72,11 @@ describe('functions', () => {
     const sweeperEnv = (resources[logicalId(s.stack.sweeperFunction.fn)].Properties.Environment as Json).Variables as Json;
     expect(sweeperEnv).toMatchObject({ BACKLOG_THRESHOLD: '5000' });
     expect(Object.keys(sweeperEnv)).toEqual(expect.arrayContaining(['QUEUE_URL', 'BATCH_JOB_QUEUE', 'BATCH_JOB_DEFINITION']));
+    // The inventory's reports folder, as S3 writes it: <source bucket>/<inventory id>/ (no destination prefix).
+    expect(sweeperEnv).toMatchObject({
+      INVENTORY_BUCKET: { Ref: logicalId(s.stack.inventory.bucket!) },
+      INVENTORY_PREFIX: { 'Fn::Join': ['', [{ Ref: logicalId(s.stack.storage.bucket) }, '/resnet-uploads/']] },
+    });
     expect(resources[logicalId(s.stack.sweeperFunction.fn)].Properties.Layers).toBeUndefined();
   });
 
@@ -106,7 +111,7 @@ describe('functions', () => {
     }
   });
 
-  it('grants the sweeper what the sweep calls: list uploads and results, read results, write only under the sweep folder, no image reads', () => {
+  it('grants the sweeper what the sweep calls: list uploads and results, read results and inventory manifests, write only under the sweep folder, no image reads', () => {
     const policy = resources[s.stack.getLogicalId(s.stack.sweeperFunction.role.node.findChild('DefaultPolicy').node.defaultChild as never)];
     const statements = (policy.Properties.PolicyDocument as Json).Statement as Json[];
     const actions = (st: Json): string[] => [st.Action as string | string[]].flat();
@@ -114,8 +119,20 @@ describe('functions', () => {
     const puts = statements.filter((st) => actions(st).includes('s3:PutObject'));
     expect(puts).toHaveLength(1);
     expect(resource(puts[0])).toContain('/resnet-results/_sweep/*');
+    const reports = logicalId(s.stack.inventory.bucket!);
+    const storage = logicalId(s.stack.storage.bucket);
+    // Object reads: the results, and the inventory reports' manifest.json files (not their CSV files).
     const gets = statements.filter((st) => actions(st).includes('s3:GetObject'));
-    expect(gets.map(resource).every((r) => r.includes('/resnet-results/*'))).toBe(true);
+    expect(gets.map((st) => st.Resource)).toEqual(expect.arrayContaining([
+      { 'Fn::Join': ['', [{ 'Fn::GetAtt': [reports, 'Arn'] }, '/', { Ref: storage }, '/resnet-uploads/*/manifest.json']] },
+    ]));
+    expect(gets.map(resource).every((r) => r.includes('/resnet-results/*') || (r.includes(reports) && r.endsWith('/resnet-uploads/*/manifest.json"]]}')))).toBe(true);
+    // Listing the inventory bucket: only prefixes in the reports' folder.
+    const lists = statements.filter((st) => actions(st).includes('s3:ListBucket') && resource(st).includes(reports));
+    expect(lists).toEqual([expect.objectContaining({
+      Resource: { 'Fn::GetAtt': [reports, 'Arn'] },
+      Condition: { StringLike: { 's3:prefix': { 'Fn::Join': ['', [{ Ref: storage }, '/resnet-uploads/*']] } } },
+    })]);
     expect(statements.some((st) => actions(st).includes('s3:PutObjectTagging'))).toBe(false);
   });
 
@@ -129,8 +146,12 @@ describe('functions', () => {
       })],
     });
     expect(resources[reports].Properties.LifecycleConfiguration).toEqual({ Rules: [expect.objectContaining({ ExpirationInDays: 14 })] });
-    const jobPolicy = JSON.stringify(ofType('AWS::IAM::Policy').filter(([id]) => id.startsWith('GpuJobRole')).map(([, p]) => p.Properties.PolicyDocument));
-    expect(jobPolicy).toContain(reports);
+    const jobStatements = ofType('AWS::IAM::Policy').filter(([id]) => id.startsWith('GpuJobRole')).flatMap(([, p]) => (p.Properties.PolicyDocument as Json).Statement as Json[]);
+    // The job reads the report's manifest and CSV files: the reports' folder of the inventory bucket, nothing else there.
+    expect(jobStatements.filter((st) => JSON.stringify(st.Resource).includes(reports))).toEqual([expect.objectContaining({
+      Action: 's3:GetObject',
+      Resource: { 'Fn::Join': ['', [{ 'Fn::GetAtt': [reports, 'Arn'] }, '/', { Ref: logicalId(s.stack.storage.bucket) }, '/resnet-uploads/*']] },
+    })]);
   });
 
   it('sends failed asynchronous sweeps to a queue', () => {

@@ -110,8 +110,9 @@ test('above BACKLOG_THRESHOLD with INVENTORY_BUCKET: one job over the newest inv
   expect(none.batch?.input).toMatch(/backlog\.json$/);
   expect(await backlogs()).toBeGreaterThan(before);
 
-  // A folder that is not a report, an older report and the newest one (3 files).
+  // A folder that is not a report, a report still being delivered (no manifest.json yet), an older report and the newest one (3 files).
   await s3.client.send(new PutObjectCommand({ Bucket: INV, Key: `${reports}hive/dt=2026-12-06-01-00/symlink.txt`, Body: 'x' }));
+  await s3.client.send(new PutObjectCommand({ Bucket: INV, Key: `${reports}2026-12-06T23-00Z/manifest.checksum`, Body: 'x' }));
   await putReport('2026-12-05T01-00Z', 5);
   await putReport('2026-12-06T01-00Z', 3);
   const written = await backlogs();
