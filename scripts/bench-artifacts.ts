@@ -2,7 +2,7 @@
  * `npm run bench:artifacts` (after `npm run synth`): runs each synthesised function from its
  * deployed artefacts (code asset + layers laid out as /var/task and /opt, clean `node` process,
  * Lambda's NODE_PATH; see scripts/lambda-sandbox.ts) against a local S3 server and prints, per
- * function: unzipped size against Lambda's 250 MB limit, the cold start in parts (module import =
+ * function: unzipped size against Lambda's 250 MiB limit, the cold start in parts (module import =
  * Lambda's init; then, inside the first invoke, the layer read (labels: the weights are mapped by
  * onnxruntime, so their reading falls in session creation and first inference), session
  * creation and the first inference, as core/classifier.ts and core/session.ts record them), the first invoke,
@@ -81,7 +81,7 @@ function kindOf(fn: AssemblyFunction): string {
   return ['S3Tagger', 'SqsWorker', 'ClassifyApi', 'Sweeper'].find((k) => fn.logicalId.startsWith(`${k}Function`)) ?? fn.logicalId;
 }
 
-const mb = (b: number): string => (b / 1e6).toFixed(1);
+const mib = (b: number): string => (b / 2 ** 20).toFixed(1);
 const ms = (v: number): string => v.toFixed(0);
 
 async function main(): Promise<void> {
@@ -130,7 +130,7 @@ async function main(): Promise<void> {
           return m ? ms(m.ms) : '-';
         };
         const cold = report.importMs + first;
-        const size = `${mb(layout.bytes)} | ${(100 * layout.bytes / LAMBDA_UNZIPPED_LIMIT).toFixed(0)} %`;
+        const size = `${mib(layout.bytes)} | ${(100 * layout.bytes / LAMBDA_UNZIPPED_LIMIT).toFixed(0)} %`;
         const parts = `${ms(report.importMs)} | ${part(SESSION_MEASURES.layerRead)} | ${part(SESSION_MEASURES.create)} | ${part(SESSION_MEASURES.firstRun)} | ${ms(first)}`;
         const tail = `${rest.length ? ms(median(rest)) : '-'} | ${(report.maxRssKb / 1024).toFixed(0)}`;
         // The sweeper loads no model: a ratio to a model floor would say nothing.
@@ -151,7 +151,7 @@ async function main(): Promise<void> {
   console.log(`Artefacts of ${flags.stack} (${assembly}), model ${String(model)}, ${flags.width}x${flags.height} JPEG, ${warm} warm invokes, node ${process.version}, ${os.cpus()[0]?.model ?? 'unknown CPU'}, ${os.cpus().length} CPUs, load average ${os.loadavg().map((l) => l.toFixed(2)).join(' ')} (at the start: ${startLoad})${flags.env.length ? `, environment ${flags.env.join(' ')}` : ''}`);
   console.log(`Floor (bare session, optimisation all, ${floorThreads} threads, ${path.basename(floorModel)}, + one inference): ${floors.map((f) => `${ms(f.createMs)} + ${ms(f.firstRunMs)}`).join(', ')} ms; median ${ms(floor)} ms`);
   console.log('');
-  console.log('| function | code + layers MB | of 250 MB limit | init (module import) ms | layer read (labels) ms | session creation ms | first inference ms | first invoke ms | init + first invoke ms | × floor | warm invoke ms (median) | peak RSS MB |');
+  console.log('| function | code + layers MiB | of 250 MiB limit | init (module import) ms | layer read (labels) ms | session creation ms | first inference ms | first invoke ms | init + first invoke ms | × floor | warm invoke ms (median) | peak RSS MB |');
   console.log('|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|');
   for (const r of results) console.log(r.cells((cold) => (cold / floor).toFixed(2)));
 }

@@ -1,13 +1,12 @@
 /**
  * A proxy in front of the local S3 that answers `503 SlowDown` (S3's throttling error, with S3's
- * XML body) for a seeded share of requests of chosen kinds, as S3 does while it repartitions a
+ * XML body) for a share of requests (evenly spaced per kind) of chosen kinds, as S3 does while it repartitions a
  * prefix: the request is refused, not performed. Everything else is forwarded unchanged (the Host
  * header too, so SigV4 signatures still verify). It records what it refused and what reached S3.
  */
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 
-import { rng } from './rng.js';
 
 /** The kinds of S3 request the proxy tells apart. */
 export type RequestKind = 'list' | 'get' | 'head' | 'put' | 'put-tagging' | 'get-tagging' | 'other';
@@ -44,16 +43,27 @@ const SLOW_DOWN = '<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>SlowDown
 
 /**
  * Starts the proxy on 127.0.0.1.
- * @param share - probability of a 503 per request kind (absent kinds always pass)
+ * @param share - share of the requests of each kind answered 503 (absent kinds always pass): evenly
+ *   spaced per kind, starting with the first request of the kind, so every kind that is requested
+ *   at all is refused at least once whatever order concurrent requests arrive in
  */
-export async function startSlowDownProxy(target: string, share: Partial<Record<RequestKind, number>>, seed = 1): Promise<SlowDownProxy> {
-  const random = rng(seed);
+export async function startSlowDownProxy(target: string, share: Partial<Record<RequestKind, number>>): Promise<SlowDownProxy> {
   const to = new URL(target);
   const refused: Record<string, number> = {};
+  const seen: Record<string, number> = {};
+  // Request n of a kind (from 0) is refused when the running count of refusals due steps up.
+  const refuse = (kind: RequestKind): boolean => {
+    const p = share[kind] ?? 0;
+    if (!(p > 0)) return false;
+    const n = seen[kind] ?? 0;
+    seen[kind] = n + 1;
+    const offset = Math.ceil(1 / p) - 1;
+    return Math.floor((n + offset + 1) * p) > Math.floor((n + offset) * p);
+  };
   const forwarded: Forwarded[] = [];
   const server = http.createServer((req, res) => {
     const kind = kindOf(req);
-    if (random() < (share[kind] ?? 0)) {
+    if (refuse(kind)) {
       refused[kind] = (refused[kind] ?? 0) + 1;
       req.resume();
       req.on('end', () => {

@@ -37,7 +37,7 @@ let tmp: string;
 beforeAll(async () => {
   ({ s3, classifier, tmp } = await startBatchFixture(BUCKET, MODEL));
   await putTinyJpegs(s3.client, BUCKET, keys);
-  proxy = await startSlowDownProxy(s3.endpoint, { list: SHARE, get: SHARE, head: SHARE, put: SHARE, 'get-tagging': SHARE, 'put-tagging': SHARE }, 7);
+  proxy = await startSlowDownProxy(s3.endpoint, { list: SHARE, get: SHARE, head: SHARE, put: SHARE, 'get-tagging': SHARE, 'put-tagging': SHARE });
 });
 afterAll(async () => {
   await proxy?.close();
@@ -72,7 +72,7 @@ test('the batch worker under SlowDown on GET, PUT and PutObjectTagging: every ob
   // A tenth here: the adaptive client's rate limiter slows to about one request a second under a
   // steady quarter of 503s (the sweep's test above), which would make this test minutes long.
   await proxy.close();
-  proxy = await startSlowDownProxy(s3.endpoint, { get: BULK_SHARE, head: BULK_SHARE, put: BULK_SHARE, 'get-tagging': BULK_SHARE, 'put-tagging': BULK_SHARE }, 11);
+  proxy = await startSlowDownProxy(s3.endpoint, { get: BULK_SHARE, head: BULK_SHARE, put: BULK_SHARE, 'get-tagging': BULK_SHARE, 'put-tagging': BULK_SHARE });
   const before = proxy.forwarded.length;
   const client = createS3Client({ profile: 'bulk', endpoint: proxy.endpoint, credentials });
   const list = path.join(tmp, 'keys.jsonl');
