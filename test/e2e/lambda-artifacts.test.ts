@@ -125,7 +125,24 @@ async function run(constructId: string, events: unknown[], opts: { mutate?: (l: 
   const report = await invokeInSandbox(fn, layout, { events, environment, functionName: constructId, timeoutMs: 180_000 });
   const calls = [s3Proxy, sqsProxy, batchProxy].flatMap((p, i) => p.calls.slice(before[i]));
   callsBy.set(fn.logicalId, [...(callsBy.get(fn.logicalId) ?? []), ...calls]);
+  expectRuntimeNode(fn, report);
   return { report, layout, calls };
+}
+
+/**
+ * The handler process runs on the Node the tests run on. Where that is the function's runtime
+ * (Node 24 for nodejs24.x, as in CI) it must be the one the handler reported; on a development
+ * Node of another major version the test says the run is not the runtime's.
+ */
+const warnedNode = new Set<string>();
+function expectRuntimeNode(fn: AssemblyFunction, report: SandboxReport): void {
+  const runtimeMajor = /^nodejs(\d+)\.x$/.exec(fn.runtime)?.[1];
+  expect(runtimeMajor).toBeDefined();
+  if (process.versions.node.split('.')[0] === runtimeMajor) expect(report.nodeVersion).toMatch(new RegExp(`^v${runtimeMajor}\\.`));
+  else if (!warnedNode.has(fn.runtime)) {
+    warnedNode.add(fn.runtime);
+    console.warn(`handlers ran on Node ${report.nodeVersion}, not the functions' runtime ${fn.runtime}: run the tests on Node ${runtimeMajor ?? '?'} (.ci/run does) to test what Lambda runs`);
+  }
 }
 
 function ok(report: SandboxReport): unknown[] {
