@@ -2,7 +2,7 @@
 import { performance } from 'node:perf_hooks';
 
 import { DEFAULT_MAX_BYTES } from '../../labelling/label-object.js';
-import { decideWrite } from '../../labelling/results.js';
+import { decideWrite, type ResultDoc } from '../../labelling/results.js';
 import { codeOf } from '../error-code.js';
 import { withRetry } from '../s3/retry.js';
 import { localResultIsCurrent, readLocalResult } from '../sources/local-results.js';
@@ -33,12 +33,21 @@ export function fetchStage(run: RunContext, input: BoundedQueue<Work>, out: Boun
         return w;
       }
       const bucket = w.obj.bucket!;
-      if (run.bulk) return await fetchForBulk(run, w, t);
-      const resultsBucket = opts.resultsBucket ?? process.env.RESULTS_BUCKET ?? bucket;
-      const prior = opts.force ? null : ((await withRetry(() => io!.readResult(resultsBucket, w.rk), retry))?.doc ?? null);
-      if (prior && w.obj.etag && prior.model === model && prior.etag === w.obj.etag && (w.obj.versionId ?? null) === prior.versionId) {
-        record(w, { status: 'skipped', code: 'duplicate', etag: prior.etag });
-        return undefined;
+      let prior: ResultDoc | null = null;
+      if (run.bulk) {
+        // --results shard: an object in one of this child's finished parts is skipped without a
+        // request; no per-object result is read (and --force is refused for this mode).
+        if (run.bulk.isFinished(bucket, w.obj.key)) {
+          record(w, { status: 'skipped', code: 'duplicate', ...(w.obj.etag ? { etag: w.obj.etag } : {}) });
+          return undefined;
+        }
+      } else if (!opts.force) {
+        const resultsBucket = opts.resultsBucket ?? process.env.RESULTS_BUCKET ?? bucket;
+        prior = (await withRetry(() => io!.readResult(resultsBucket, w.rk), retry))?.doc ?? null;
+        if (prior && w.obj.etag && prior.model === model && prior.etag === w.obj.etag && (w.obj.versionId ?? null) === prior.versionId) {
+          record(w, { status: 'skipped', code: 'duplicate', etag: prior.etag });
+          return undefined;
+        }
       }
       const fetched = await withRetry(
         () =>
@@ -74,32 +83,4 @@ export function fetchStage(run: RunContext, input: BoundedQueue<Work>, out: Boun
     }
   };
   return pumpStage(input, out, run.downloads, fetchOne);
-}
-
-/**
- * The download of `--results shard`: an object already in one of this child's finished parts is
- * skipped without a request; any other is downloaded (no per-object result is read or compared).
- */
-async function fetchForBulk(run: RunContext, w: Work, t: number): Promise<Work | undefined> {
-  const { opts, io, retry, clocks, record } = run;
-  const bucket = w.obj.bucket!;
-  if (run.bulk!.isFinished(bucket, w.obj.key)) {
-    record(w, { status: 'skipped', code: 'duplicate', ...(w.obj.etag ? { etag: w.obj.etag } : {}) });
-    return undefined;
-  }
-  const fetched = await withRetry(
-    () => io!.fetchObject({ bucket, key: w.obj.key, ...(w.obj.versionId ? { versionId: w.obj.versionId } : {}) }, { maxBytes: opts.maxBytes ?? DEFAULT_MAX_BYTES }),
-    retry,
-  );
-  const downloadMs = performance.now() - t;
-  clocks.download.add(downloadMs);
-  if (fetched.kind === 'missing' || fetched.kind === 'not-modified') {
-    record(w, { status: 'skipped', code: 'missing' });
-    return undefined;
-  }
-  if (fetched.kind === 'too-large') {
-    const message = `Object is ${fetched.src.size} bytes, over the ${opts.maxBytes ?? DEFAULT_MAX_BYTES}-byte limit for labelling; raise --max-bytes.`;
-    return { ...w, src: fetched.src, downloadMs, error: { code: 'IMAGE_TOO_LARGE', message } };
-  }
-  return { ...w, src: fetched.src, bytes: fetched.bytes, downloadMs };
 }
