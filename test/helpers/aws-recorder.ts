@@ -7,7 +7,8 @@
  */
 import { randomUUID } from 'node:crypto';
 import http from 'node:http';
-import type { AddressInfo } from 'node:net';
+
+import { forwardRequest, listenLocal } from './http-proxy.js';
 
 /** The services the functions and the batch worker call. */
 export type AwsService = 's3' | 'sqs' | 'batch';
@@ -146,28 +147,16 @@ export async function startRecordingProxy(service: AwsService, target?: string, 
         res.end(answer.body);
         return;
       }
-      const upstream = http.request({ host: to.hostname, port: to.port, method, path: req.url, headers: req.headers }, (up) => {
-        record(up.statusCode ?? 0);
-        const version = opts.echoVersionId && service === 's3' && (method === 'GET' || method === 'HEAD') && up.statusCode === 200 ? op.versionId : undefined;
-        res.writeHead(up.statusCode ?? 502, version ? { ...up.headers, 'x-amz-version-id': version } : up.headers);
-        up.pipe(res);
+      forwardRequest(req, res, to, body, {
+        onResponse: (status) => {
+          record(status);
+          const version = opts.echoVersionId && service === 's3' && (method === 'GET' || method === 'HEAD') && status === 200 ? op.versionId : undefined;
+          return version ? { 'x-amz-version-id': version } : undefined;
+        },
+        onError: () => record(502),
       });
-      upstream.on('error', (e) => {
-        record(502);
-        res.writeHead(502);
-        res.end(String(e));
-      });
-      upstream.end(body);
     });
   });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
-  return {
-    endpoint: `http://127.0.0.1:${port}`,
-    calls,
-    close: () => new Promise<void>((resolve) => {
-      server.closeAllConnections();
-      server.close(() => resolve());
-    }),
-  };
+  const { endpoint, close } = await listenLocal(server);
+  return { endpoint, calls, close };
 }

@@ -3,7 +3,8 @@
  * each test script the answers (ranges, truncation, redirects, errors).
  */
 import http from 'node:http';
-import type { AddressInfo } from 'node:net';
+
+import { listenLocal } from './http-proxy.js';
 
 export interface RecordedRequest {
   path: string;
@@ -31,17 +32,8 @@ export async function startTestServer(handler: Handler): Promise<TestServer> {
     requests.push(rec);
     handler(req, res, requests.length - 1);
   });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
-  return {
-    origin: `http://127.0.0.1:${port}`,
-    requests,
-    close: () =>
-      new Promise<void>((resolve) => {
-        server.closeAllConnections();
-        server.close(() => resolve());
-      }),
-  };
+  const { endpoint, close } = await listenLocal(server);
+  return { origin: endpoint, requests, close };
 }
 
 export interface SendOptions {

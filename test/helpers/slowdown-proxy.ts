@@ -5,7 +5,8 @@
  * header too, so SigV4 signatures still verify). It records what it refused and what reached S3.
  */
 import http from 'node:http';
-import type { AddressInfo } from 'node:net';
+
+import { forwardRequest, listenLocal } from './http-proxy.js';
 
 
 /** The kinds of S3 request the proxy tells apart. */
@@ -72,27 +73,13 @@ export async function startSlowDownProxy(target: string, share: Partial<Record<R
       });
       return;
     }
-    const up = http.request({ host: to.hostname, port: to.port, method: req.method, path: req.url, headers: req.headers }, (upRes) => {
-      forwarded.push({ kind, path: decodeURIComponent(new URL(req.url ?? '/', 'http://x').pathname), status: upRes.statusCode ?? 0 });
-      res.writeHead(upRes.statusCode ?? 502, upRes.headers);
-      upRes.pipe(res);
+    forwardRequest(req, res, to, undefined, {
+      onResponse: (status) => {
+        forwarded.push({ kind, path: decodeURIComponent(new URL(req.url ?? '/', 'http://x').pathname), status });
+        return undefined;
+      },
     });
-    up.on('error', (err) => {
-      res.writeHead(502);
-      res.end(String(err));
-    });
-    req.pipe(up);
   });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
-  return {
-    endpoint: `http://127.0.0.1:${port}`,
-    refused,
-    forwarded,
-    close: () =>
-      new Promise<void>((resolve) => {
-        server.closeAllConnections();
-        server.close(() => resolve());
-      }),
-  };
+  const { endpoint, close } = await listenLocal(server);
+  return { endpoint, refused, forwarded, close };
 }
